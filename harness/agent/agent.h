@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * vfio-hil agent: the on-target program that speaks the VFIO uAPI directly.
+ * Every line it prints on stdout is one JSON object; the harness parses them.
+ */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- JSON lines (agent_json.c) ---------------------------------------- */
+struct agent_json {
+	char buf[8192];
+	size_t len;
+	bool first;
+};
+
+void agent_json_begin(struct agent_json *j, const char *event);
+void agent_json_str(struct agent_json *j, const char *key, const char *val);
+void agent_json_int(struct agent_json *j, const char *key, long long val);
+void agent_json_hex(struct agent_json *j, const char *key, unsigned long long val);
+void agent_json_bool(struct agent_json *j, const char *key, bool val);
+void agent_json_end(struct agent_json *j);
+
+/*
+ * AGENT_CHECK: like the kernel selftests' VFIO_ASSERT_*: on failure print the
+ * file:line, the expression, both values in hex and errno, as one JSON line,
+ * and return -1 from the calling function.
+ */
+void agent_check_failed(const char *file, int line, const char *expr,
+			unsigned long long lhs, unsigned long long rhs, int err);
+
+#define AGENT_CHECK_EQ(a, b) do {                                                 \
+	unsigned long long __a = (unsigned long long)(a), __b = (unsigned long long)(b); \
+	if (__a != __b) {                                                         \
+		agent_check_failed(__FILE__, __LINE__, #a " == " #b, __a, __b, errno); \
+		return -1;                                                        \
+	}                                                                         \
+} while (0)
+
+#define AGENT_CHECK_IOCTL(fd, req, arg) do {                                      \
+	if (ioctl((fd), (req), (arg)) < 0) {                                      \
+		agent_check_failed(__FILE__, __LINE__, "ioctl(" #fd ", " #req ")", \
+				   (unsigned long long)(req), 0, errno);          \
+		return -1;                                                        \
+	}                                                                         \
+} while (0)
+
+/* ---- generic VFIO (agent_vfio.c) -------------------------------------- */
+struct agent_vfio_device {
+	char name[128];        /* sysfs device name, e.g. fff50000.ethernet */
+	int container_fd;      /* -1 on the cdev path */
+	int group_fd;          /* -1 on the cdev path */
+	int device_fd;
+	int iommufd;           /* -1 unless the cdev path bound one */
+	bool noiommu;
+	const char *path;      /* "group" or "cdev" */
+};
+
+/* Open `name` through its group (type1, else no-IOMMU) or, if the kernel offers
+ * it, its /dev/vfio/devices cdev. Returns 0 and fills *dev, or -1 with a JSON
+ * error line already printed. */
+int agent_vfio_open(const char *name, struct agent_vfio_device *dev);
+void agent_vfio_close(struct agent_vfio_device *dev);
+/* Print the device's info, regions and IRQs as JSON lines. */
+int agent_vfio_describe(struct agent_vfio_device *dev);
+
+int agent_cmd_info(int argc, char **argv);
+int agent_cmd_selftest(int argc, char **argv);
+
+/* ---- per-device ops (agent_ops.c) -------------------------------------
+ * One table per device, in the style of the kernel's
+ * tools/testing/selftests/vfio drivers. Each op documents what it guarantees;
+ * the core (not the device file) enforces the order: probe, then init, then
+ * arm_*; read_quiescence is valid any time after probe.
+ */
+struct agent_device_ops {
+	const char *name;
+	const char *compatible;
+	/* Returns 0 if `dev` is this kind of device (reads registers, writes none). */
+	int (*probe)(struct agent_vfio_device *dev);
+	/* Puts the device into a known idle state; raises no interrupt, does no DMA. */
+	int (*init)(struct agent_vfio_device *dev);
+	/* Starts DMA into the physical window [iova, iova+len); returns at once. */
+	int (*arm_dma)(struct agent_vfio_device *dev, uint64_t iova, uint64_t len);
+	/* Enables the device's interrupt sources; interrupts arrive on the VFIO eventfds. */
+	int (*arm_irq)(struct agent_vfio_device *dev);
+	/* Prints, as JSON, the registers that must read zero once the device is reset. */
+	int (*read_quiescence)(struct agent_vfio_device *dev);
+};
+
+const struct agent_device_ops *agent_ops_find(const char *compatible);
+void agent_ops_list(void);
+
+#endif

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vfio-hil-agent SUBCOMMAND [ARGS]: one subcommand per action, JSON lines out. */
+#include <stdlib.h>
+
+#include "agent.h"
+
+struct agent_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct agent_cmd cmds[] = {
+	{ "info", agent_cmd_info, "VFIO state: /dev/vfio, container extensions, bound devices" },
+	{ "selftest", agent_cmd_selftest, "check the VFIO uAPI basics on this kernel" },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2)
+		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (!strcmp(argv[1], cmds[i].name))
+				return cmds[i].fn(argc - 1, argv + 1) ? 1 : 0;
+	fprintf(stderr, "usage: %s SUBCOMMAND\n", argv[0]);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	return 2;
+}

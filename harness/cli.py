@@ -1,0 +1,147 @@
+"""vfio-hil command line: doctor, targets, build, boot, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from harness.errors import VfioHilError
+
+DEFAULT_KERNEL = "debian:6.1"
+
+
+def _add_build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True, help="target profile name (see `vfio-hil targets`)")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL,
+                   help="kernel spec: debian:6.1, debian:sid, debian:7.2@sid, path:/abs/tree (default %(default)s)")
+    p.add_argument("--kernel-patch", action="append", default=[], type=Path, metavar="FILE",
+                   help="apply FILE with patch -p1 before building (repeatable, applied in order)")
+    p.add_argument("--refresh", action="store_true", help="refresh the Debian package lists now")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel make jobs (default: all cores)")
+
+
+def _say(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold cyan]vfio-hil[/]: {msg}", highlight=False)
+
+
+def _resolve(args):
+    from harness.kernel.spec import parse_kernel_spec
+    from harness.targets import get_target
+
+    return get_target(args.target), parse_kernel_spec(args.kernel)
+
+
+def cmd_build(args) -> int:
+    from harness.artifacts import build_artifacts
+
+    target, spec = _resolve(args)
+    started = time.monotonic()
+    art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
+    elapsed = time.monotonic() - started
+    meta = art.meta
+    if args.json:
+        print(json.dumps({**meta, "dir": str(art.dir), "cached": art.cached, "seconds": round(elapsed, 2)}, indent=2))
+        return 0
+    state = "from cache" if art.cached else "built"
+    print(f"{target.name} {meta['release']} ({meta['kernel_spec']}) {state} in {elapsed:.1f} s: {art.dir}")
+    for name in ("kernel", "dtb", "initramfs", "config", "agent", "modules"):
+        print(f"  {name:10} {art.path(name)}")
+    for compat, rel in meta["null_reset"].items():
+        print(f"  null-reset {compat}: {art.dir / rel}")
+    for finding in meta["kconfig_findings"]:
+        print(f"  FINDING: {finding}")
+    return 0
+
+
+def cmd_boot(args) -> int:
+    from harness.artifacts import build_artifacts
+    from harness.lab.session import booted
+    from harness.paths import REPORTS_DIR
+
+    target, spec = _resolve(args)
+    art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
+    log_dir = Path(args.log_dir or REPORTS_DIR / "boots" / f"{target.name}-{time.strftime('%Y%m%dT%H%M%S')}")
+    with booted(target, art, log_dir) as session:
+        print(f"{session.strategy.ready_line}  (ready in {session.boot_seconds:.1f} s)")
+        out, err, rc = session.ssh.run("vfio-hil-agent info", timeout=30)
+        for line in out + err:
+            print(f"  {line}")
+    print(f"console log: {session.console_log}")
+    return 0 if rc == 0 else 1
+
+
+def cmd_targets(args) -> int:
+    import yaml
+
+    from harness.targets import available_targets, get_target
+
+    for name in available_targets():
+        t = get_target(name)
+        drivers = yaml.safe_load(t.lab_config_path().read_text().replace("!template", ""))["targets"]["main"]["drivers"]
+        qemu = next((v for k, v in drivers.items() if "QEMU" in k), None)
+        where = f"QEMU -M {qemu['machine']} -cpu {qemu['cpu']} -m {qemu['memory']}" if qemu else "board"
+        print(f"{name:16} {t.arch:6} {where:44} {t.description}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.doctor import run_checks
+    from harness.paths import cache_root
+
+    checks = run_checks(cache_root())
+    table = Table(title="vfio-hil host requirements")
+    for col in ("requirement", "status", "detail", "fix"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(c.name, "[green]found[/]" if c.ok else "[red]MISSING[/]", c.detail, "" if c.ok else c.fix)
+    Console().print(table)
+    missing = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(missing)} found, {len(missing)} missing")
+    return 0 if not missing else 1
+
+
+def cmd_run(args) -> int:
+    print("vfio-hil run: the HIL suite (bind, teardown, bleed verdicts) is not implemented yet; "
+          "nothing was run and no verdicts were produced. Use `vfio-hil build` and `vfio-hil boot`.",
+          file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vfio-hil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check the host's tools, with the fix for each missing one").set_defaults(fn=cmd_doctor)
+    sub.add_parser("targets", help="list the target profiles").set_defaults(fn=cmd_targets)
+    p = sub.add_parser("build", help="build kernel, dtb, modules, agent and initramfs for a target")
+    _add_build_args(p)
+    p.add_argument("--json", action="store_true", help="print the build metadata as JSON")
+    p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("boot", help="build (or take from cache), boot to a shell, show the agent's VFIO info")
+    _add_build_args(p)
+    p.add_argument("--log-dir", help="where to keep the console log (default reports/boots/...)")
+    p.set_defaults(fn=cmd_boot)
+    p = sub.add_parser("run", help="run the HIL suite on a target (not implemented yet)")
+    p.add_argument("--target")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL)
+    p.set_defaults(fn=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except VfioHilError as exc:
+        print(f"vfio-hil: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vfio-hil: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,48 @@
+#!/bin/busybox sh
+# vfio-hil /init: bring up the target far enough to be driven over serial and SSH.
+# Prints VFIO-HIL-STAGE lines as it goes and VFIO-HIL-READY when done.
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+# CONFIG_DEVTMPFS_MOUNT does not apply to an initramfs: mount it ourselves.
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /tmp /run /var/log /etc/dropbear
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+hostname vfio-hil
+. /etc/vfio-hil/target.env
+echo "VFIO-HIL-STAGE: init target=$VFIO_HIL_TARGET release=$(uname -r)"
+
+for m in $VFIO_HIL_MGMT_MODULES; do
+    modprobe "$m" || echo "VFIO-HIL-WARN: modprobe $m failed"
+done
+
+# The management NIC is named by its device (e.g. fff51000.ethernet), not by
+# ethN, because probe order decides ethN. Wait up to 10 s for it to appear.
+iface=""
+i=0
+while [ -z "$iface" ] && [ $i -lt 100 ]; do
+    for n in /sys/class/net/*; do
+        [ "$(basename "$(readlink "$n/device" 2>/dev/null)")" = "$VFIO_HIL_MGMT_DEVICE" ] && iface=$(basename "$n")
+    done
+    [ -n "$iface" ] || { i=$((i + 1)); usleep 100000; }
+done
+ip link set lo up
+ip=""
+if [ -n "$iface" ]; then
+    ip link set "$iface" up
+    udhcpc -i "$iface" -q -n -t 10 -T 1 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1
+    ip=$(ip -4 -o addr show dev "$iface" | awk '{print $4}')
+else
+    echo "VFIO-HIL-WARN: management device $VFIO_HIL_MGMT_DEVICE has no network interface"
+fi
+
+# -R: make host keys on first use; -s: keys only, no passwords.
+dropbear -R -s -p 22 && ssh=up || ssh=down
+echo "VFIO-HIL-READY target=$VFIO_HIL_TARGET release=$(uname -r) mgmt=${iface:-none} ip=${ip:-none} ssh=$ssh"
+# Keep later kernel chatter off the shell's console (it stays in dmesg); a panic still prints.
+dmesg -n 1
+while true; do
+    setsid cttyhack sh -l
+done

@@ -1,0 +1,75 @@
+"""`vfio-hil doctor`: every host requirement, found or missing, with the exact fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import attrs
+
+REQUIREMENTS_FILE = Path(__file__).parent / "data" / "host-packages.txt"
+MIN_FREE_GIB = 12
+PYTHON_MODULES = [("labgrid", "labgrid"), ("pexpect", "pexpect"), ("paramiko", "paramiko"),
+                  ("libfdt", "pylibfdt"), ("rich", "rich"), ("pytest", "pytest"), ("yaml", "pyyaml"),
+                  ("attrs", "attrs")]
+
+
+@attrs.frozen
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str
+
+
+@attrs.frozen
+class Requirement:
+    package: str
+    probe: str      # cmd:NAME | file:PATH | pymod:NAME
+    why: str
+
+
+def load_requirements(path: Path = REQUIREMENTS_FILE) -> list[Requirement]:
+    out = []
+    for raw in path.read_text().splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        package, probe, *why = raw.split(None, 2)
+        out.append(Requirement(package, probe, why[0].strip() if why else ""))
+    return out
+
+
+def package_for_command(command: str) -> str | None:
+    return next((r.package for r in load_requirements() if r.probe == f"cmd:{command}"), None)
+
+
+def probe(req: Requirement) -> tuple[bool, str]:
+    kind, _, what = req.probe.partition(":")
+    if kind == "cmd":
+        found = shutil.which(what)
+        return found is not None, found or f"{what} not on PATH"
+    if kind == "file":
+        return Path(what).exists(), what
+    if kind == "pymod":
+        return importlib.util.find_spec(what) is not None, f"python module {what}"
+    return False, f"unknown probe {req.probe!r} in {REQUIREMENTS_FILE}"
+
+
+def run_checks(cache: Path) -> list[Check]:
+    checks = []
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    for req in load_requirements():
+        ok, detail = probe(req)
+        checks.append(Check(f"{req.package} ({req.probe})", ok, detail,
+                            f"{sudo}apt-get install {req.package}   # or: make setup"))
+    for module, dist in PYTHON_MODULES:
+        ok = importlib.util.find_spec(module) is not None
+        checks.append(Check(f"python: {dist}", ok, module, "make setup   # installs into .venv"))
+    free = shutil.disk_usage(cache).free / 2**30
+    checks.append(Check("disk space in cache", free >= MIN_FREE_GIB, f"{free:.1f} GiB free in {cache}",
+                        f"free space, or set XDG_CACHE_HOME to a disk with {MIN_FREE_GIB} GiB free"))
+    kvm_note = "TCG is used; KVM is not needed for arm guests on this host"
+    checks.append(Check("qemu accelerator", True, kvm_note, ""))
+    return checks

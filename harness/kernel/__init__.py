@@ -1,0 +1,1 @@
+"""Kernel sources, configuration and builds."""

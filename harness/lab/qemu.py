@@ -1,0 +1,121 @@
+"""DeadlineQEMUDriver: labgrid's QEMUDriver with deadlines and evidence.
+
+What it adds, after QEMU's python/qemu/machine:
+- QEMU's stderr goes to a log file; a launch failure raises with the command
+  line and the log tail instead of blocking forever in accept();
+- shutdown is soft first (QMP quit, bounded wait), then hard (kill), and the
+  cleanup always runs;
+- the process we started is the only one we ever signal, by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import attr
+from labgrid.driver.qemudriver import QEMUDriver
+from labgrid.factory import target_factory
+from labgrid.step import step
+from labgrid.util.qmp import QMPError, QMPMonitor
+
+from harness.errors import CommandError
+from harness.proc import tail_of_file
+
+LAUNCH_DEADLINE_S = 30.0
+SOFT_SHUTDOWN_S = 10.0
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class DeadlineQEMUDriver(QEMUDriver):
+    log_dir = attr.ib(default="", validator=attr.validators.instance_of(str))
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.stderr_log: Path | None = None
+
+    @property
+    def command_line(self) -> list[str]:
+        return list(self._cmd)
+
+    @step()
+    def on(self):
+        if self.status:
+            return
+        log_dir = Path(self.log_dir or tempfile.mkdtemp(prefix="vfio-hil-qemu-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stderr_log = log_dir / "qemu-stderr.log"
+        with open(self.stderr_log, "ab") as err:
+            err.write(f"$ {shlex.join(self._cmd)}\n".encode())
+            err.flush()
+            self._child = subprocess.Popen(self._cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        # QEMU connects to our serial socket at start-up; if it died first, say why.
+        deadline = time.monotonic() + LAUNCH_DEADLINE_S
+        while True:
+            ready, _, _ = select.select([self._socket], [], [], 0.2)
+            if ready:
+                break
+            if self._child.poll() is not None or time.monotonic() > deadline:
+                self._reap(kill=True)
+                raise self._launch_error("QEMU did not connect to its serial socket")
+        self._clientsocket, _ = self._socket.accept()
+        self._clientsocket.setblocking(0)
+        try:
+            self.qmp = QMPMonitor(self._child.stdout, self._child.stdin)
+        except QMPError as exc:
+            self._reap(kill=True)
+            raise self._launch_error(f"QMP handshake failed: {exc}") from exc
+        self.status = 1
+        for v in self._forwarded_ports.values():
+            self._add_port_forward(*v)
+        self.monitor_command("cont")
+
+    @step()
+    def off(self):
+        """Soft (QMP quit, bounded) then hard (SIGKILL to our own child); cleanup always runs."""
+        if not self.status:
+            return
+        try:
+            if self._child.poll() is None:
+                try:
+                    self.monitor_command("quit")
+                except Exception:  # QMP may already be gone; the hard path follows
+                    pass
+        finally:
+            self._reap(kill=False)
+            self.status = 0
+
+    def _reap(self, kill: bool) -> None:
+        child = self._child
+        if child is None:
+            return
+        try:
+            if not kill:
+                try:
+                    child.wait(timeout=SOFT_SHUTDOWN_S)
+                except subprocess.TimeoutExpired:
+                    kill = True
+            if kill and child.poll() is None:
+                os.kill(child.pid, 9)
+                child.wait(timeout=SOFT_SHUTDOWN_S)
+        finally:
+            for stream in (child.stdin, child.stdout):
+                if stream:
+                    stream.close()
+            if self._clientsocket:
+                self._clientsocket.close()
+                self._clientsocket = None
+            self._child = None
+
+    def _atexit(self):
+        self._reap(kill=True)
+
+    def _launch_error(self, what: str) -> CommandError:
+        rc = None
+        return CommandError(f"QEMU launch ({what})", self._cmd, rc, tail_of_file(self.stderr_log), self.stderr_log)

@@ -1,0 +1,83 @@
+"""Boot a built target through its labgrid environment and hand back its drivers."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+from labgrid import Environment
+from labgrid.consoleloggingreporter import ConsoleLoggingReporter
+
+from harness.artifacts import Artifacts
+from harness.sshkey import ensure_key
+from harness.paths import cache_root
+from harness.targets import TargetProfile
+
+
+@attrs.define
+class Session:
+    target: TargetProfile
+    artifacts: Artifacts
+    lg_target: object
+    strategy: object
+    log_dir: Path
+    boot_seconds: float = 0.0
+
+    @property
+    def shell(self):
+        return self.lg_target.get_driver("ShellDriver")
+
+    @property
+    def ssh(self):
+        return self.lg_target.get_driver("ParamikoSSHDriver")
+
+    @property
+    def console_log(self) -> Path:
+        return self.log_dir / "console_main"
+
+
+def bootargs(target: TargetProfile, extra: str = "") -> str:
+    return f"console={target.console} rdinit=/init {extra}".strip()
+
+
+@contextmanager
+def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_bootargs: str = "",
+           want: str = "ssh"):
+    """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    key, _ = ensure_key(cache_root())
+    variables = {
+        "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
+        "LG_VFIO_HIL_DTB": str(artifacts.path("dtb")),
+        "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
+        "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),
+        "LG_VFIO_HIL_SSH_KEY": str(key),
+        "LG_VFIO_HIL_LOG_DIR": str(log_dir),
+    }
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    ConsoleLoggingReporter.start(str(log_dir))
+    env = None
+    try:
+        env = Environment(str(target.lab_config_path()))
+        lg_target = env.get_target("main")
+        strategy = lg_target.get_driver("VfioHilStrategy")
+        session = Session(target, artifacts, lg_target, strategy, log_dir)
+        started = time.monotonic()
+        strategy.transition(want)
+        session.boot_seconds = time.monotonic() - started
+        yield session
+    finally:
+        try:
+            if env is not None:
+                env.cleanup()
+        finally:
+            ConsoleLoggingReporter.stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

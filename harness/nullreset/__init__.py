@@ -1,0 +1,1 @@
+"""The null-reset negative-control kernel module (C), built against each kernel."""

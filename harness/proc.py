@@ -1,0 +1,67 @@
+"""Run host commands with a deadline, a log file and errors that carry the evidence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import deque
+from pathlib import Path
+
+from harness.errors import CommandError
+
+TAIL_LINES = 25
+
+
+def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None = None,
+        env: dict[str, str] | None = None, timeout: float = 600,
+        check: bool = True, stdout_to: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv``; stdout+stderr go to ``log`` (appended) or are captured.
+
+    ``stdout_to`` sends stdout (binary) to that file instead; stderr still goes to ``log``.
+
+    Raises CommandError with the command line, exit code and output tail when the
+    command fails or overruns ``timeout`` seconds (every wait has a deadline).
+    """
+    full_env = None if env is None else {**os.environ, **env}
+    if log is None:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, env=full_env, timeout=timeout,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, errors="replace")
+        except subprocess.TimeoutExpired as exc:
+            out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
+            raise CommandError(what, argv, None, _tail_text(out), cwd=cwd) from exc
+        if check and proc.returncode != 0:
+            raise CommandError(what, argv, proc.returncode, _tail_text(proc.stdout), cwd=cwd)
+        return proc
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh, open(stdout_to or os.devnull, "wb") as out:
+        fh.write(f"$ {' '.join(argv)}\n".encode())
+        fh.flush()
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out if stdout_to else fh,
+                                stderr=subprocess.STDOUT if not stdout_to else fh)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            raise CommandError(what, argv, None, tail_of_file(log), log, cwd) from exc
+    if check and rc != 0:
+        raise CommandError(what, argv, rc, tail_of_file(log), log, cwd)
+    return subprocess.CompletedProcess(argv, rc)
+
+
+def _tail_text(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def tail_of_file(path: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            tail = deque(fh.read().decode(errors="replace").splitlines(), maxlen=lines)
+    except OSError:
+        return ""
+    return "\n".join(tail)

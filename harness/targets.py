@@ -1,0 +1,125 @@
+"""Target profiles: one YAML data file per board or QEMU fallback in targets/.
+
+A profile says what to build (arch, Kconfig fragments, dtb, userspace) and what
+to expect; how to drive the board lives in its labgrid environment
+(``lab_config``). The registry feeds the CLI's choices and its
+"unknown target X, available: ..." error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import yaml
+
+from harness.errors import TargetProfileError, UnknownTargetError
+from harness.paths import LAB_CONFIGS_DIR, TARGETS_DIR
+
+
+@attrs.frozen
+class Arch:
+    """What differs between kernel architectures, for building and for userspace."""
+
+    kernel_arch: str
+    cross_compile: str
+    kernel_image: str       # make target and file under arch/<arch>/boot/
+    debian_arch: str        # Debian architecture of the initramfs packages
+    qemu_binary: str
+
+
+ARCHES = {
+    "arm": Arch("arm", "arm-linux-gnueabihf-", "zImage", "armhf", "qemu-system-arm"),
+    "arm64": Arch("arm64", "aarch64-linux-gnu-", "Image", "arm64", "qemu-system-aarch64"),
+}
+
+_SYMBOL = re.compile(r"^[A-Z0-9_]+$")
+_DEVICE = re.compile(r"^[0-9a-f]+\.[A-Za-z0-9_-]+$")
+
+
+def _str_list(inst, attribute, value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{attribute.name} must be a list of non-empty strings, got {value!r}")
+
+
+def _symbols(inst, attribute, value):
+    _str_list(inst, attribute, value)
+    bad = [v for v in value if not _SYMBOL.match(v) or v.startswith("CONFIG_")]
+    if bad:
+        raise ValueError(f"{attribute.name}: {bad} are not Kconfig symbols (write them without CONFIG_)")
+
+
+def _nonempty_str(inst, attribute, value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
+
+
+@attrs.frozen
+class TargetProfile:
+    """A target, as declared in targets/<name>.yaml. Every field is documented there."""
+
+    name: str = attrs.field(validator=_nonempty_str)
+    description: str = attrs.field(validator=_nonempty_str)
+    arch: str = attrs.field(validator=attrs.validators.in_(sorted(ARCHES)))
+    dtb: str = attrs.field(validator=attrs.validators.matches_re(r"^[\w.-]+\.dtb$"))
+    kconfig: list = attrs.field(validator=_str_list)
+    console: str = attrs.field(validator=attrs.validators.matches_re(r"^tty\w+$"))
+    mgmt_device: str = attrs.field(validator=attrs.validators.matches_re(_DEVICE))
+    lab_config: str = attrs.field(validator=_nonempty_str)
+    kconfig_findings: list = attrs.field(factory=list, validator=_symbols)
+    mgmt_modules: list = attrs.field(factory=list, validator=_str_list)
+    null_reset_compatibles: list = attrs.field(factory=list, validator=_str_list)
+    userspace_packages: list = attrs.field(factory=lambda: ["busybox-static", "dropbear-bin"],
+                                           validator=_str_list)
+    source_file: Path | None = attrs.field(default=None, eq=False)
+
+    @property
+    def arch_info(self) -> Arch:
+        return ARCHES[self.arch]
+
+    def kconfig_paths(self) -> list[Path]:
+        return [TARGETS_DIR / frag for frag in self.kconfig]
+
+    def lab_config_path(self) -> Path:
+        return LAB_CONFIGS_DIR / self.lab_config
+
+
+def load_profile(path: Path) -> TargetProfile:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TargetProfileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TargetProfileError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    known = {f.name for f in attrs.fields(TargetProfile)} - {"source_file"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TargetProfileError(f"{path}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+    missing = sorted(f.name for f in attrs.fields(TargetProfile)
+                     if f.default is attrs.NOTHING and f.name not in data)
+    if missing:
+        raise TargetProfileError(f"{path}: missing field(s) {', '.join(missing)}")
+    try:
+        profile = TargetProfile(**data, source_file=path)
+    except (TypeError, ValueError) as exc:
+        raise TargetProfileError(f"{path}: {exc}") from exc
+    if profile.name != path.stem:
+        raise TargetProfileError(f"{path}: field name is {profile.name!r} but the file is {path.name}; they must agree")
+    for frag in profile.kconfig_paths():
+        if not frag.is_file():
+            raise TargetProfileError(f"{path}: field kconfig names {frag}, which does not exist")
+    if not profile.lab_config_path().is_file():
+        raise TargetProfileError(f"{path}: field lab_config names {profile.lab_config_path()}, which does not exist")
+    return profile
+
+
+def available_targets(directory: Path = TARGETS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def get_target(name: str, directory: Path = TARGETS_DIR) -> TargetProfile:
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownTargetError(f"unknown target {name!r}, available: {', '.join(available_targets(directory)) or 'none'}")
+    return load_profile(path)

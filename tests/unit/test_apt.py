@@ -1,0 +1,56 @@
+from harness.kernel.apt import AptSource, parse_deb822_sources, parse_one_line_sources, sources_for_suite
+
+DEB822 = """Types: deb
+# http://snapshot.example/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: https://vendor.example/apt
+Suites: nodistro
+Components: main
+"""
+
+
+def test_deb822_parsing_and_debian_filter():
+    sources = [s for s in parse_deb822_sources(DEB822) if s.is_debian()]
+    assert [s.uri for s in sources] == ["http://mirror.example/debian", "http://mirror.example/debian-security"]
+    assert sources[0].suites == ("bookworm", "bookworm-updates")
+
+
+def test_one_line_parsing_with_options():
+    text = "deb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main contrib\n# deb http://x y z\n"
+    (s,) = parse_one_line_sources(text)
+    assert (s.uri, s.suites, s.components, s.signed_by) == ("http://m.example/debian", ("bookworm",),
+                                                            ("main", "contrib"), "/k.gpg")
+
+
+def test_lines_are_one_per_suite():
+    s = AptSource("http://m.example/debian", ("bookworm", "bookworm-updates"), ("main",), "/k.gpg")
+    assert s.lines().splitlines() == ["deb [signed-by=/k.gpg] http://m.example/debian bookworm main",
+                                      "deb [signed-by=/k.gpg] http://m.example/debian bookworm-updates main"]
+
+
+def test_sid_reuses_the_hosts_archive_mirror():
+    host = [s for s in parse_deb822_sources(DEB822) if s.is_debian()]
+    (sid,) = sources_for_suite("sid", host, None)
+    assert sid.uri == "http://mirror.example/debian" and sid.suites == ("sid",)
+
+
+def test_stable_without_security_keeps_only_the_archive():
+    host = [s for s in parse_deb822_sources(DEB822) if s.is_debian()]
+    assert [s.uri for s in sources_for_suite("stable", host, None, security=False)] == ["http://mirror.example/debian"]
+    assert len(sources_for_suite("stable", host, None, security=True)) == 2
+
+
+def test_explicit_mirror_wins():
+    (sid,) = sources_for_suite("sid", [], "http://lab-mirror.example/debian")
+    assert sid.uri == "http://lab-mirror.example/debian"

@@ -1,0 +1,78 @@
+"""Every bad input ends with one readable message, exit code 2, and nothing half-built."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "vfio-hil"
+
+
+def _fake_kernel_tree(root):
+    (root / "drivers").mkdir(parents=True)
+    (root / "Makefile").write_text("# not really a kernel\n")
+    (root / "Kconfig").write_text("")
+    (root / "drivers/x.c").write_text("int x;\n")
+    return root
+
+
+def test_unknown_target(capsys):
+    assert main(["build", "--target", "qemu-vax"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown target 'qemu-vax'" in err and "qemu-highbank" in err
+
+
+def test_unknown_kernel_spec(capsys):
+    assert main(["build", "--target", "qemu-highbank", "--kernel", "fedora:40"]) == 2
+    assert "unknown kind 'fedora'" in capsys.readouterr().err
+
+
+def test_missing_tree(capsys):
+    assert main(["build", "--target", "qemu-highbank", "--kernel", "path:/nonexistent/linux"]) == 2
+    assert "no directory at /nonexistent/linux" in capsys.readouterr().err
+
+
+def test_missing_patch_file(capsys, tmp_path):
+    tree = _fake_kernel_tree(tmp_path / "linux")
+    assert main(["build", "--target", "qemu-highbank", "--kernel", f"path:{tree}",
+                 "--kernel-patch", str(tmp_path / "nope.patch")]) == 2
+    assert "nope.patch: no such file" in capsys.readouterr().err
+
+
+def test_patch_that_does_not_apply_leaves_no_artifact(capsys, tmp_path, private_cache):
+    tree = _fake_kernel_tree(tmp_path / "linux")
+    patch = tmp_path / "broken.patch"
+    patch.write_text("--- a/drivers/x.c\n+++ b/drivers/x.c\n@@ -1 +1 @@\n-int y;\n+int z;\n")
+    assert main(["build", "--target", "qemu-highbank", "--kernel", f"path:{tree}",
+                 "--kernel-patch", str(patch)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.patch does not apply" in err and "drivers/x.c: hunk #1 FAILED" in err
+    artifacts = private_cache / "artifacts"
+    assert not artifacts.exists() or not [p for p in artifacts.rglob("*") if p.is_file()]
+    assert (tree / "drivers/x.c").read_text() == "int x;\n"   # the user's tree is never touched
+
+
+def test_missing_cross_compiler(capsys, tmp_path, monkeypatch):
+    tree = _fake_kernel_tree(tmp_path / "linux")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert main(["build", "--target", "qemu-highbank", "--kernel", f"path:{tree}"]) == 2
+    err = capsys.readouterr().err
+    assert "arm-linux-gnueabihf-gcc not found" in err and "gcc-arm-linux-gnueabihf" in err
+
+
+def test_run_is_honest_about_not_existing_yet(capsys):
+    assert main(["run", "--target", "qemu-highbank"]) == 1
+    err = capsys.readouterr().err
+    assert "not implemented yet" in err and "no verdicts" in err
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "vfio-hil"
+    out = subprocess.run([str(script), "targets"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "qemu-highbank" in out.stdout

@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from harness.errors import TargetProfileError, UnknownTargetError
+from harness.targets import available_targets, get_target, load_profile
+from harness.paths import TARGETS_DIR
+
+
+def test_every_shipped_target_loads():
+    names = available_targets()
+    assert "qemu-highbank" in names
+    for name in names:
+        assert get_target(name).name == name
+
+
+def test_highbank_never_asks_for_lpae():
+    # Cortex-A9 has no LPAE; a kernel with it hangs silently on -M highbank.
+    t = get_target("qemu-highbank")
+    text = "".join(p.read_text() for p in t.kconfig_paths())
+    assert "CONFIG_ARM_LPAE=y" not in text
+    assert "# CONFIG_ARM_LPAE is not set" in text
+
+
+def test_unknown_target_lists_the_available_ones():
+    with pytest.raises(UnknownTargetError) as exc:
+        get_target("qemu-nonesuch")
+    assert "qemu-nonesuch" in str(exc.value) and "qemu-highbank" in str(exc.value)
+    assert exc.value.exit_code == 2
+
+
+def _profile(tmp_path, **changes):
+    data = yaml.safe_load((TARGETS_DIR / "qemu-highbank.yaml").read_text())
+    data.update(changes)
+    data["kconfig"] = [str(TARGETS_DIR / k) for k in data["kconfig"]]
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_unknown_field_is_named(tmp_path):
+    with pytest.raises(TargetProfileError, match=r"unknown field\(s\) qemu_machin"):
+        load_profile(_profile(tmp_path, qemu_machin="highbank"))
+
+
+def test_bad_field_value_names_file_and_field(tmp_path):
+    with pytest.raises(TargetProfileError) as exc:
+        load_profile(_profile(tmp_path, arch="sparc"))
+    assert "qemu-highbank.yaml" in str(exc.value) and "arch" in str(exc.value)
+
+
+def test_missing_fragment_file_is_named(tmp_path):
+    with pytest.raises(TargetProfileError, match="does not exist"):
+        load_profile(_profile(tmp_path, kconfig=["kconfig/nope.config"]))
+
+
+def test_findings_must_be_symbols(tmp_path):
+    with pytest.raises(TargetProfileError, match="Kconfig symbols"):
+        load_profile(_profile(tmp_path, kconfig_findings=["CONFIG_VFIO"]))
