@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 
 from harness import initramfs, proc
-from harness.errors import HostError, InfrastructureError
+from harness.errors import HostError, InfrastructureError, TargetProfileError
 from harness.kernel.apt import PrivateApt
 from harness.kernel.build import (BuiltKernel, build_kernel, ccache_env, compiler_version, fragment_hash,
                                   make_argv, patches_hash)
@@ -155,8 +155,15 @@ def _install_modules(kb: BuiltKernel, target: TargetProfile, modroot: Path, cach
              what="make modules_install", log=log, env=ccache_env(cache))
     # depmod for the target's release, on the staged tree (kmod's depmod reads any arch).
     proc.run(["depmod", "-b", str(modroot), kb.release], what="depmod", log=log)
-    if not (modroot / "lib/modules" / kb.release / "modules.dep").is_file():
+    dep = modroot / "lib/modules" / kb.release / "modules.dep"
+    if not dep.is_file():
         raise InfrastructureError(f"depmod wrote no modules.dep under {modroot}")
+    built = {Path(line.split(":", 1)[0]).name.removesuffix(".ko").replace("-", "_")
+             for line in dep.read_text().splitlines() if line}
+    missing = [m for m in target.mgmt_modules if m.replace("-", "_") not in built]
+    if missing:
+        raise TargetProfileError(f"{target.source_file}: mgmt_modules names {missing}, which this kernel did not "
+                                 f"build as modules; built: {', '.join(sorted(built))}")
 
 
 def _build_agent(kb: BuiltKernel, target: TargetProfile, out: Path, log: Path) -> Path:

@@ -60,6 +60,7 @@ def populate_rootfs(root: Path, debs: list[Path], target: TargetProfile, release
            f"VFIO_HIL_TARGET='{target.name}'\n"
            f"VFIO_HIL_MGMT_DEVICE='{target.mgmt_device}'\n"
            f"VFIO_HIL_MGMT_MODULES='{' '.join(target.mgmt_modules)}'\n"
+           f"VFIO_HIL_MGMT_FEATURES_OFF='{' '.join(target.mgmt_features_off)}'\n"
            f"VFIO_HIL_NULL_RESET_DIR='/{NULL_RESET_DIR}'\n")
     (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     _write(root / "root/.ssh/authorized_keys", ssh_pubkey.strip() + "\n", 0o600)

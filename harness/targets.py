@@ -35,6 +35,7 @@ ARCHES = {
 }
 
 _SYMBOL = re.compile(r"^[A-Z0-9_]+$")
+_COMPATIBLE = re.compile(r"^[a-z0-9-]+,[A-Za-z0-9.,_-]+$")
 _DEVICE = re.compile(r"^[0-9a-f]+\.[A-Za-z0-9_-]+$")
 
 
@@ -48,6 +49,27 @@ def _symbols(inst, attribute, value):
     bad = [v for v in value if not _SYMBOL.match(v) or v.startswith("CONFIG_")]
     if bad:
         raise ValueError(f"{attribute.name}: {bad} are not Kconfig symbols (write them without CONFIG_)")
+
+
+def _compatibles(inst, attribute, value):
+    _str_list(inst, attribute, value)
+    bad = [v for v in value if not _COMPATIBLE.match(v)]
+    if bad:
+        raise ValueError(f"{attribute.name}: {bad} are not device-tree compatibles like \"calxeda,hb-xgmac\" "
+                         f"(in YAML, quote them: a bare comma splits a [flow, list])")
+
+
+def _known_warnings(inst, attribute, value):
+    if not isinstance(value, list):
+        raise ValueError(f"{attribute.name} must be a list of {{pattern, reason}} mappings")
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"pattern", "reason"} or not all(
+                isinstance(v, str) and v.strip() for v in item.values()):
+            raise ValueError(f"{attribute.name}: each entry needs exactly a non-empty pattern and reason, got {item!r}")
+        try:
+            re.compile(item["pattern"])
+        except re.error as exc:
+            raise ValueError(f"{attribute.name}: pattern {item['pattern']!r} is not a regular expression: {exc}")
 
 
 def _nonempty_str(inst, attribute, value):
@@ -69,7 +91,11 @@ class TargetProfile:
     lab_config: str = attrs.field(validator=_nonempty_str)
     kconfig_findings: list = attrs.field(factory=list, validator=_symbols)
     mgmt_modules: list = attrs.field(factory=list, validator=_str_list)
-    null_reset_compatibles: list = attrs.field(factory=list, validator=_str_list)
+    # ethtool -K features turned off on the management NIC at boot (needs ethtool in userspace_packages)
+    mgmt_features_off: list = attrs.field(factory=list, validator=_str_list)
+    null_reset_compatibles: list = attrs.field(factory=list, validator=_compatibles)
+    # Kernel warnings the emulation causes: [{pattern, reason}]; see harness.bootlog
+    known_boot_warnings: list = attrs.field(factory=list, validator=_known_warnings)
     userspace_packages: list = attrs.field(factory=lambda: ["busybox-static", "dropbear-bin"],
                                            validator=_str_list)
     source_file: Path | None = attrs.field(default=None, eq=False)
@@ -109,6 +135,8 @@ def load_profile(path: Path) -> TargetProfile:
     for frag in profile.kconfig_paths():
         if not frag.is_file():
             raise TargetProfileError(f"{path}: field kconfig names {frag}, which does not exist")
+    if profile.mgmt_features_off and "ethtool" not in profile.userspace_packages:
+        raise TargetProfileError(f"{path}: mgmt_features_off needs ethtool; add it to userspace_packages")
     if not profile.lab_config_path().is_file():
         raise TargetProfileError(f"{path}: field lab_config names {profile.lab_config_path()}, which does not exist")
     return profile

@@ -31,6 +31,9 @@ done
 ip link set lo up
 ip=""
 if [ -n "$iface" ]; then
+    for f in $VFIO_HIL_MGMT_FEATURES_OFF; do
+        ethtool -K "$iface" "$f" off || echo "VFIO-HIL-WARN: ethtool -K $iface $f off failed"
+    done
     ip link set "$iface" up
     udhcpc -i "$iface" -q -n -t 10 -T 1 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1
     ip=$(ip -4 -o addr show dev "$iface" | awk '{print $4}')

@@ -14,6 +14,7 @@ import time
 
 import attr
 import paramiko
+from labgrid.driver.commandmixin import CommandMixin
 from labgrid.driver.common import Driver
 from labgrid.driver.exception import ExecutionError
 from labgrid.factory import target_factory
@@ -25,7 +26,7 @@ from harness.errors import InfrastructureError
 
 @target_factory.reg_driver
 @attr.s(eq=False)
-class ParamikoSSHDriver(CommandProtocol, FileTransferProtocol, Driver):
+class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProtocol):
     bindings = {"networkservice": "NetworkService"}
 
     keyfile = attr.ib(validator=attr.validators.instance_of(str))
@@ -66,6 +67,9 @@ class ParamikoSSHDriver(CommandProtocol, FileTransferProtocol, Driver):
     @step(args=["cmd"], result=True)
     def run(self, cmd, timeout=30.0, codec="utf-8", decodeerrors="strict"):
         """Run ``cmd``; returns (stdout lines, stderr lines, exit code) like labgrid's drivers."""
+        return self._run(cmd, timeout=timeout, codec=codec, decodeerrors=decodeerrors)
+
+    def _run(self, cmd, *, timeout=30.0, codec="utf-8", decodeerrors="strict"):
         chan = self._client.get_transport().open_session()
         chan.settimeout(timeout)
         chan.exec_command(cmd)
@@ -85,12 +89,6 @@ class ParamikoSSHDriver(CommandProtocol, FileTransferProtocol, Driver):
         rc = chan.recv_exit_status()
         chan.close()
         return (out.decode(codec, decodeerrors).splitlines(), err.decode(codec, decodeerrors).splitlines(), rc)
-
-    def run_check(self, cmd, timeout=30.0, codec="utf-8", decodeerrors="strict"):
-        out, err, rc = self.run(cmd, timeout=timeout, codec=codec, decodeerrors=decodeerrors)
-        if rc != 0:
-            raise ExecutionError(cmd, out + err)
-        return out
 
     def get_status(self):
         return 1 if self._client else 0

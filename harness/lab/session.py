@@ -10,8 +10,10 @@ from pathlib import Path
 import attrs
 from labgrid import Environment
 from labgrid.consoleloggingreporter import ConsoleLoggingReporter
+from labgrid.strategy.common import StrategyError
 
 from harness.artifacts import Artifacts
+from harness.errors import InfrastructureError, VfioHilError
 from harness.sshkey import ensure_key
 from harness.paths import cache_root
 from harness.targets import TargetProfile
@@ -43,6 +45,16 @@ def bootargs(target: TargetProfile, extra: str = "") -> str:
     return f"console={target.console} rdinit=/init {extra}".strip()
 
 
+def unwrap_strategy_error(exc: StrategyError, target_name: str) -> VfioHilError:
+    """labgrid wraps every failure in "strategy is in broken state"; surface the real cause."""
+    cause = exc.__cause__
+    while isinstance(cause, StrategyError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, VfioHilError):
+        return cause
+    return InfrastructureError(f"labgrid could not bring {target_name} up: {type(cause).__name__}: {cause}")
+
+
 @contextmanager
 def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_bootargs: str = "",
            want: str = "ssh"):
@@ -67,7 +79,10 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
         strategy = lg_target.get_driver("VfioHilStrategy")
         session = Session(target, artifacts, lg_target, strategy, log_dir)
         started = time.monotonic()
-        strategy.transition(want)
+        try:
+            strategy.transition(want)
+        except StrategyError as exc:
+            raise unwrap_strategy_error(exc, target.name) from exc
         session.boot_seconds = time.monotonic() - started
         yield session
     finally:

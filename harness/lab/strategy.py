@@ -77,6 +77,9 @@ class VfioHilStrategy(Strategy):
         elif status == Status.ssh:
             if self.status != Status.shell:
                 self.transition(Status.shell)
+            if "ssh=down" in self.ready_line or "mgmt=none" in self.ready_line:
+                raise InfrastructureError(f"the target came up without SSH ({self.ready_line}); "
+                                          f"see the console log for the VFIO-HIL-WARN lines")
             if hasattr(self.power, "add_port_forward"):
                 port = free_loopback_port()
                 self.power.add_port_forward("tcp", "127.0.0.1", port, "", 22, self.forward_netdev)

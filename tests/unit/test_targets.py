@@ -56,3 +56,10 @@ def test_missing_fragment_file_is_named(tmp_path):
 def test_findings_must_be_symbols(tmp_path):
     with pytest.raises(TargetProfileError, match="Kconfig symbols"):
         load_profile(_profile(tmp_path, kconfig_findings=["CONFIG_VFIO"]))
+
+
+def test_compatible_split_by_a_yaml_flow_list_is_caught(tmp_path):
+    path = _profile(tmp_path)
+    path.write_text(path.read_text().replace("- calxeda,hb-xgmac", "- calxeda\n- hb-xgmac"))
+    with pytest.raises(TargetProfileError, match="not device-tree compatibles"):
+        load_profile(path)

@@ -1,0 +1,41 @@
+"""Find kernel warnings, oopses and panics in a console log or dmesg.
+
+Each incident is the marker line plus the lines right after it, where the
+kernel prints what went wrong. An incident matching a target's
+known_boot_warnings is an emulation quirk: reported, with its reason, but not a
+failure. Anything else is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+MARKERS = re.compile(r"(WARNING: CPU:|BUG:|Oops|Kernel panic|Unable to handle kernel|Internal error:|"
+                     r"general protection fault|kernel BUG at)")
+CONTEXT_LINES = 2
+
+
+@attrs.frozen
+class Incident:
+    line_no: int        # 1-based, in the scanned text
+    text: str           # the marker line and its context
+    known_reason: str | None = None
+
+
+def scan(text: str, known: list[dict] | None = None) -> list[Incident]:
+    known = known or []
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if not MARKERS.search(line):
+            continue
+        chunk = "\n".join(lines[i:i + 1 + CONTEXT_LINES])
+        reason = next((k["reason"] for k in known if re.search(k["pattern"], chunk)), None)
+        out.append(Incident(i + 1, chunk, reason))
+    return out
+
+
+def unexpected(incidents: list[Incident]) -> list[Incident]:
+    return [i for i in incidents if i.known_reason is None]

@@ -1,0 +1,24 @@
+"""Fixtures for tests that build real kernels and boot them under QEMU."""
+
+import pytest
+
+from harness.artifacts import build_artifacts
+from harness.kernel.spec import parse_kernel_spec
+from harness.targets import get_target
+
+
+def pytest_generate_tests(metafunc):
+    if "kernel_spec" in metafunc.fixturenames:
+        specs = metafunc.config.getoption("--kernel") or ["debian:6.1"]
+        metafunc.parametrize("kernel_spec", specs, scope="session")
+
+
+@pytest.fixture(scope="session")
+def highbank():
+    return get_target("qemu-highbank")
+
+
+@pytest.fixture(scope="session")
+def highbank_artifacts(highbank, kernel_spec):
+    """Built once per session (minutes cold, seconds from the cache)."""
+    return build_artifacts(highbank, parse_kernel_spec(kernel_spec), [])

@@ -1,0 +1,93 @@
+"""The built Highbank kernel boots under QEMU -M highbank to the ready marker,
+and the on-target agent reports real VFIO state."""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from harness.artifacts import build_artifacts
+from harness.bootlog import scan, unexpected
+from harness.kernel.spec import parse_kernel_spec
+from harness.lab.session import booted
+
+pytestmark = pytest.mark.integration
+
+DUT = "fff50000.ethernet"
+
+
+def agent_json(lines):
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_artifacts_are_complete(highbank_artifacts):
+    art = highbank_artifacts
+    for name in ("kernel", "dtb", "initramfs", "config", "agent"):
+        assert art.path(name).is_file(), name
+    assert (art.path("modules") / "modules.dep").is_file()
+    meta = art.meta
+    assert re.match(r"^\d+\.\d+", meta["release"])
+    assert meta["source_hash"] and meta["fragment_hash"] and meta["compiler"]
+    config = art.path("config").read_text()
+    assert "CONFIG_VFIO_PLATFORM=m" in config and "# CONFIG_ARM_LPAE is not set" in config
+    listing = subprocess.run(f"gzip -dc {art.path('initramfs')} | cpio -it --quiet", shell=True,
+                             capture_output=True, text=True, check=True, timeout=120).stdout.split()
+    rel = meta["release"]
+    for member in ("init", "bin/busybox", "sbin/modprobe", "usr/sbin/dropbear", "usr/bin/vfio-hil-agent",
+                   f"lib/modules/{rel}/modules.dep", f"lib/modules/{rel}/modules.alias",
+                   "lib/vfio-hil/null-reset/calxeda_hb-xgmac/vfio_null_reset.ko", "root/.ssh/authorized_keys"):
+        assert member in listing, member
+    alias = (art.path("modules") / "modules.alias").read_text()
+    assert "alias vfio-reset:calxeda,hb-xgmac vfio_platform_calxedaxgmac" in alias
+
+
+def test_identical_build_is_answered_from_the_cache(highbank, highbank_artifacts, kernel_spec):
+    again = build_artifacts(highbank, parse_kernel_spec(kernel_spec), [])
+    assert again.cached and again.dir == highbank_artifacts.dir
+
+
+def test_boots_to_ready_and_agent_reports_vfio(highbank, highbank_artifacts, tmp_path):
+    with booted(highbank, highbank_artifacts, tmp_path / "boot",
+                extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
+        assert "VFIO-HIL-READY" in s.strategy.ready_line
+        assert f"release={highbank_artifacts.meta['release']}" in s.strategy.ready_line
+        assert "ssh=up" in s.strategy.ready_line
+
+        # Serial and SSH reach the same machine.
+        serial_uname = s.shell.run_check("uname -r")
+        ssh_uname = s.ssh.run_check("uname -r")
+        assert serial_uname == ssh_uname == [highbank_artifacts.meta["release"]]
+
+        # Before vfio is loaded the agent says so instead of failing.
+        info = agent_json(s.ssh.run("vfio-hil-agent info")[0])
+        assert info[0]["event"] == "info" and info[0]["vfio_module"] is False and info[0]["container"] is False
+
+        # Bind the device under test to vfio-platform; the reset module must be
+        # loaded by the kernel's own request_module("vfio-reset:calxeda,hb-xgmac").
+        s.ssh.run_check("modprobe vfio_platform")
+        assert "vfio_platform_calxedaxgmac" not in "\n".join(s.ssh.run_check("cat /proc/modules"))
+        s.ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{DUT}/driver ] || "
+                        f"echo {DUT} > /sys/bus/platform/devices/{DUT}/driver/unbind")
+        s.ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{DUT}/driver_override")
+        s.ssh.run_check(f"echo {DUT} > /sys/bus/platform/drivers_probe")
+        modules = "\n".join(s.ssh.run_check("cat /proc/modules"))
+        assert "vfio_platform_calxedaxgmac" in modules
+
+        selftest = agent_json(s.ssh.run_check("vfio-hil-agent selftest"))
+        assert selftest[-1] == {"event": "selftest", "result": "ok", "api_version": 0}
+
+        events = agent_json(s.ssh.run_check("vfio-hil-agent info"))
+        info = events[0]
+        assert info["container"] and info["ext_noiommu"] and info["noiommu_mode"] == "Y"
+        assert any(e["event"] == "vfio_node" and "noiommu-" in e["path"] for e in events)
+        (device,) = [e for e in events if e["event"] == "device"]
+        assert device["name"] == DUT and device["platform"] and device["reset"] and device["noiommu"]
+        assert device["num_regions"] == 1 and device["num_irqs"] == 3
+
+        dmesg = "\n".join(s.ssh.run_check("dmesg"))
+    console = s.console_log.read_text(errors="replace")
+    assert "VFIO-HIL-READY" in console
+    for name, text in (("console", console), ("dmesg", dmesg)):
+        bad = unexpected(scan(text, highbank.known_boot_warnings))
+        assert not bad, f"{name}: " + "\n---\n".join(f"line {i.line_no}: {i.text}" for i in bad)

@@ -1,0 +1,34 @@
+from harness.bootlog import scan, unexpected
+
+LOG = """Booting Linux on physical CPU 0x0
+------------[ cut here ]------------
+WARNING: CPU: 0 PID: 0 at ../src/arch/arm/kernel/devtree.c:130 arm_dt_init_cpu_maps+0xb4/0x110
+DT /cpu 2 nodes greater than max cores 1, capping them
+Modules linked in:
+Run /init as init process
+------------[ cut here ]------------
+WARNING: CPU: 0 PID: 1 at drivers/vfio/platform/vfio_platform_common.c:99 foo+0x1/0x2
+Modules linked in: vfio_platform
+"""
+KNOWN = [{"pattern": r"DT /cpu \d+ nodes greater than max cores \d+", "reason": "emulation"}]
+
+
+def test_known_quirks_are_kept_but_not_failures():
+    incidents = scan(LOG, KNOWN)
+    assert [i.line_no for i in incidents] == [3, 8]
+    assert incidents[0].known_reason == "emulation"
+    (bad,) = unexpected(incidents)
+    assert "vfio_platform_common.c" in bad.text
+
+
+def test_without_known_list_every_warning_counts():
+    assert len(unexpected(scan(LOG))) == 2
+
+
+def test_oops_and_panic_are_found():
+    text = "Unable to handle kernel NULL pointer dereference at virtual address 00000000\nKernel panic - not syncing: x\n"
+    assert len(scan(text)) == 2
+
+
+def test_clean_log_has_no_incidents():
+    assert scan("Booting Linux\nRun /init as init process\nVFIO-HIL-READY\n") == []
