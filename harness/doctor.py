@@ -70,6 +70,40 @@ def run_checks(cache: Path) -> list[Check]:
     free = shutil.disk_usage(cache).free / 2**30
     checks.append(Check("disk space in cache", free >= MIN_FREE_GIB, f"{free:.1f} GiB free in {cache}",
                         f"free space, or set XDG_CACHE_HOME to a disk with {MIN_FREE_GIB} GiB free"))
-    kvm_note = "TCG is used; KVM is not needed for arm guests on this host"
-    checks.append(Check("qemu accelerator", True, kvm_note, ""))
+    checks += qemu_machine_checks()
+    return checks
+
+
+def machine_listed(help_text: str, machine: str) -> bool:
+    """Whether `qemu-system-X -machine help` output lists ``machine`` (first word of a line)."""
+    return any(line.split()[:1] == [machine] for line in help_text.splitlines())
+
+
+def qemu_machine_checks() -> list[Check]:
+    """Each QEMU target's machine must exist in the host's QEMU (QEMU 11 dropped highbank/midway)."""
+    import subprocess
+
+    import yaml
+
+    from harness.targets import available_targets, get_target
+
+    checks = []
+    machines_by_binary: dict[str, str] = {}
+    for name in available_targets():
+        target = get_target(name)
+        config = yaml.safe_load(target.lab_config_path().read_text().replace("!template", ""))
+        qemu = next((v for k, v in config["targets"]["main"]["drivers"].items() if "QEMU" in k), None)
+        if not qemu:
+            continue
+        binary = config.get("tools", {}).get(qemu["qemu_bin"], qemu["qemu_bin"])
+        if binary not in machines_by_binary:
+            try:
+                machines_by_binary[binary] = subprocess.run([binary, "-machine", "help"], capture_output=True,
+                                                            text=True, timeout=30).stdout
+            except OSError:
+                machines_by_binary[binary] = ""
+        listed = machine_listed(machines_by_binary[binary], qemu["machine"])
+        checks.append(Check(f"QEMU machine {qemu['machine']} (target {name})", listed,
+                            f"{binary} -machine help " + ("lists it" if listed else "does not list it"),
+                            "install Debian stable's qemu-system-arm 7.2 (QEMU 11 dropped highbank/midway)"))
     return checks
