@@ -3,4 +3,4 @@
 
 def pytest_addoption(parser):
     parser.addoption("--kernel", action="append", default=None,
-                     help="kernel spec(s) for the integration tests (default: debian:6.1)")
+                     help="kernel spec(s) for the integration tests (default: debian:6.1 and debian:sid)")

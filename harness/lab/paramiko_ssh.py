@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import socket
 import time
+from contextlib import contextmanager
 
 import attr
 import paramiko
@@ -22,6 +23,8 @@ from labgrid.protocol import CommandProtocol, FileTransferProtocol
 from labgrid.step import step
 
 from harness.errors import InfrastructureError
+
+TRANSFER_TIMEOUT_S = 300.0
 
 
 @target_factory.reg_driver
@@ -97,26 +100,30 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
     @Driver.check_active
     @step(args=["filename", "remotepath"])
     def put(self, filename, remotepath):
-        chan = self._client.get_transport().open_session()
-        chan.exec_command(f"cat > {shlex.quote(remotepath)}")
-        with open(filename, "rb") as fh:
+        with self._cat_channel(f"cat > {shlex.quote(remotepath)}", f"put {filename} -> {remotepath}") as chan, \
+                open(filename, "rb") as fh:
             while chunk := fh.read(32768):
                 chan.sendall(chunk)
-        chan.shutdown_write()
-        rc = chan.recv_exit_status()
-        chan.close()
-        if rc != 0:
-            raise ExecutionError(f"put {filename} -> {remotepath}: exit code {rc}")
+            chan.shutdown_write()
 
     @Driver.check_active
     @step(args=["filename", "destination"])
     def get(self, filename, destination):
-        chan = self._client.get_transport().open_session()
-        chan.exec_command(f"cat {shlex.quote(filename)}")
-        with open(destination, "wb") as fh:
+        with self._cat_channel(f"cat {shlex.quote(filename)}", f"get {filename}") as chan, \
+                open(destination, "wb") as fh:
             while data := chan.recv(65536):
                 fh.write(data)
-        rc = chan.recv_exit_status()
-        chan.close()
+
+    @contextmanager
+    def _cat_channel(self, command: str, what: str):
+        """An exec channel for ``command``; raises if it exits non-zero once the caller is done."""
+        chan = self._client.get_transport().open_session()
+        chan.settimeout(TRANSFER_TIMEOUT_S)
+        chan.exec_command(command)
+        try:
+            yield chan
+            rc = chan.recv_exit_status()
+        finally:
+            chan.close()
         if rc != 0:
-            raise ExecutionError(f"get {filename}: exit code {rc}")
+            raise ExecutionError(f"{what}: exit code {rc}")

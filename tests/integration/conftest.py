@@ -9,7 +9,7 @@ from harness.targets import get_target
 
 def pytest_generate_tests(metafunc):
     if "kernel_spec" in metafunc.fixturenames:
-        specs = metafunc.config.getoption("--kernel") or ["debian:6.1"]
+        specs = metafunc.config.getoption("--kernel") or ["debian:6.1", "debian:sid"]
         metafunc.parametrize("kernel_spec", specs, scope="session")
 
 

@@ -59,6 +59,13 @@ def test_boots_to_ready_and_agent_reports_vfio(highbank, highbank_artifacts, tmp
         ssh_uname = s.ssh.run_check("uname -r")
         assert serial_uname == ssh_uname == [highbank_artifacts.meta["release"]]
 
+        # Files travel both ways over SSH (dropbear has no SFTP).
+        blob = bytes(range(256)) * 300
+        (tmp_path / "up.bin").write_bytes(blob)
+        s.ssh.put(str(tmp_path / "up.bin"), "/tmp/up.bin")
+        s.ssh.get("/tmp/up.bin", str(tmp_path / "down.bin"))
+        assert (tmp_path / "down.bin").read_bytes() == blob
+
         # Before vfio is loaded the agent says so instead of failing.
         info = agent_json(s.ssh.run("vfio-hil-agent info")[0])
         assert info[0]["event"] == "info" and info[0]["vfio_module"] is False and info[0]["container"] is False
@@ -91,3 +98,32 @@ def test_boots_to_ready_and_agent_reports_vfio(highbank, highbank_artifacts, tmp
     for name, text in (("console", console), ("dmesg", dmesg)):
         bad = unexpected(scan(text, highbank.known_boot_warnings))
         assert not bad, f"{name}: " + "\n---\n".join(f"line {i.line_no}: {i.text}" for i in bad)
+
+
+def bind_to_vfio(ssh, device):
+    ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
+                  f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
+    ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{device}/driver_override")
+    ssh.run_check(f"echo {device} > /sys/bus/platform/drivers_probe")
+
+
+def test_null_reset_control_replaces_the_handler(highbank, highbank_artifacts, tmp_path):
+    """The negative control binds in the real handler's place, and opening the device runs it."""
+    ko = "/lib/vfio-hil/null-reset/calxeda_hb-xgmac/vfio_null_reset.ko"
+    with booted(highbank, highbank_artifacts, tmp_path / "boot",
+                extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
+        s.ssh.run_check("modprobe vfio_platform")
+        bind_to_vfio(s.ssh, DUT)
+        assert "vfio_platform_calxedaxgmac" in "\n".join(s.ssh.run_check("cat /proc/modules"))
+        s.ssh.run_check(f"echo {DUT} > /sys/bus/platform/drivers/vfio-platform/unbind")
+        s.ssh.run_check("rmmod vfio_platform_calxedaxgmac")
+        s.ssh.run_check(f"insmod {ko}")
+        s.ssh.run_check(f"echo {DUT} > /sys/bus/platform/drivers_probe")
+        modules = "\n".join(s.ssh.run_check("cat /proc/modules"))
+        assert "vfio_null_reset" in modules and "vfio_platform_calxedaxgmac" not in modules
+
+        events = agent_json(s.ssh.run_check("vfio-hil-agent info"))   # opens the device: reset runs
+        (device,) = [e for e in events if e["event"] == "device"]
+        assert device["reset"]
+        dmesg = "\n".join(s.ssh.run_check("dmesg"))
+        assert "vfio-hil: null reset for calxeda,hb-xgmac" in dmesg
