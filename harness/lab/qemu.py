@@ -62,15 +62,17 @@ class DeadlineQEMUDriver(QEMUDriver):
             if ready:
                 break
             if self._child.poll() is not None or time.monotonic() > deadline:
+                rc = self._child.returncode
                 self._reap(kill=True)
-                raise self._launch_error("QEMU did not connect to its serial socket")
+                raise self._launch_error("QEMU did not connect to its serial socket", rc)
         self._clientsocket, _ = self._socket.accept()
         self._clientsocket.setblocking(0)
         try:
             self.qmp = QMPMonitor(self._child.stdout, self._child.stdin)
         except QMPError as exc:
+            rc = self._child.poll()
             self._reap(kill=True)
-            raise self._launch_error(f"QMP handshake failed: {exc}") from exc
+            raise self._launch_error(f"QMP handshake failed: {exc}", rc) from exc
         self.status = 1
         for v in self._forwarded_ports.values():
             self._add_port_forward(*v)
@@ -116,6 +118,6 @@ class DeadlineQEMUDriver(QEMUDriver):
     def _atexit(self):
         self._reap(kill=True)
 
-    def _launch_error(self, what: str) -> CommandError:
-        rc = None
+    def _launch_error(self, what: str, rc: int | None) -> CommandError:
+        """rc None: QEMU was still running (no connection within the deadline) and was killed."""
         return CommandError(f"QEMU launch ({what})", self._cmd, rc, tail_of_file(self.stderr_log), self.stderr_log)
