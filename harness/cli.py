@@ -76,14 +76,11 @@ def cmd_boot(args) -> int:
 
 
 def cmd_targets(args) -> int:
-    import yaml
-
     from harness.targets import available_targets, get_target
 
     for name in available_targets():
         t = get_target(name)
-        drivers = yaml.safe_load(t.lab_config_path().read_text().replace("!template", ""))["targets"]["main"]["drivers"]
-        qemu = next((v for k, v in drivers.items() if "QEMU" in k), None)
+        qemu = t.qemu_settings()
         where = f"QEMU -M {qemu['machine']} -cpu {qemu['cpu']} -m {qemu['memory']}" if qemu else "board"
         print(f"{name:16} {t.arch:6} {where:44} {t.description}")
     return 0

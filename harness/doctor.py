@@ -83,19 +83,15 @@ def qemu_machine_checks() -> list[Check]:
     """Each QEMU target's machine must exist in the host's QEMU (QEMU 11 dropped highbank/midway)."""
     import subprocess
 
-    import yaml
-
     from harness.targets import available_targets, get_target
 
     checks = []
     machines_by_binary: dict[str, str] = {}
     for name in available_targets():
-        target = get_target(name)
-        config = yaml.safe_load(target.lab_config_path().read_text().replace("!template", ""))
-        qemu = next((v for k, v in config["targets"]["main"]["drivers"].items() if "QEMU" in k), None)
+        qemu = get_target(name).qemu_settings()
         if not qemu:
             continue
-        binary = config.get("tools", {}).get(qemu["qemu_bin"], qemu["qemu_bin"])
+        binary = qemu["binary"]
         if binary not in machines_by_binary:
             try:
                 machines_by_binary[binary] = subprocess.run([binary, "-machine", "help"], capture_output=True,

@@ -110,6 +110,16 @@ class TargetProfile:
     def lab_config_path(self) -> Path:
         return LAB_CONFIGS_DIR / self.lab_config
 
+    def qemu_settings(self) -> dict | None:
+        """The QEMU driver's settings from the labgrid environment, with the binary resolved; None for a board."""
+        # labgrid resolves !template at load time; here only the literal fields are wanted.
+        config = yaml.safe_load(self.lab_config_path().read_text().replace("!template", ""))
+        drivers = config["targets"]["main"]["drivers"]
+        qemu = next((dict(v) for k, v in drivers.items() if "QEMU" in k), None)
+        if qemu is not None:
+            qemu["binary"] = config.get("tools", {}).get(qemu["qemu_bin"], qemu["qemu_bin"])
+        return qemu
+
 
 def load_profile(path: Path) -> TargetProfile:
     try:

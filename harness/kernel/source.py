@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -207,7 +206,3 @@ def describe_patch_failure(output: str) -> str:
     if not problems:
         problems = ["  " + line for line in output.strip().splitlines()[-5:]] or ["  (patch printed nothing)"]
     return "\n".join(problems)
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
