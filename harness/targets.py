@@ -98,6 +98,15 @@ class TargetProfile:
     known_boot_warnings: list = attrs.field(factory=list, validator=_known_warnings)
     userspace_packages: list = attrs.field(factory=lambda: ["busybox-static", "dropbear-bin"],
                                            validator=_str_list)
+    # The device under test: sysfs name, compatible, and the physical DMA window
+    # ("PHYS:SIZE") outside Linux's memory that its ring and canary live in.
+    dut_device: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(_DEVICE)))
+    dut_compatible: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(_COMPATIBLE)))
+    dma_window: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^0x[0-9a-fA-F]+:0x[0-9a-fA-F]+$")))
+    extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     source_file: Path | None = attrs.field(default=None, eq=False)
 
     @property

@@ -53,6 +53,8 @@ void agent_check_failed(const char *file, int line, const char *expr,
 /* ---- generic VFIO (agent_vfio.c) -------------------------------------- */
 struct agent_vfio_device {
 	char name[128];        /* sysfs device name, e.g. fff50000.ethernet */
+	volatile void *regs;   /* region 0, mapped by agent_session_open */
+	uint64_t regs_size;
 	int container_fd;      /* -1 on the cdev path */
 	int group_fd;          /* -1 on the cdev path */
 	int device_fd;
@@ -78,20 +80,59 @@ int agent_cmd_selftest(int argc, char **argv);
  * the core (not the device file) enforces the order: probe, then init, then
  * arm_*; read_quiescence is valid any time after probe.
  */
+/* A physical DMA window outside Linux's memory, reached through /dev/mem. */
+struct agent_dma_window {
+	uint64_t phys;         /* == IOVA in no-IOMMU mode */
+	uint64_t size;
+	volatile uint8_t *va;  /* uncached mapping of the whole window */
+};
+
 struct agent_device_ops {
 	const char *name;
 	const char *compatible;
+	/* Bytes of register space the ops need mapped from region 0. */
+	uint64_t regs_size;
 	/* Returns 0 if `dev` is this kind of device (reads registers, writes none). */
 	int (*probe)(struct agent_vfio_device *dev);
 	/* Puts the device into a known idle state; raises no interrupt, does no DMA. */
 	int (*init)(struct agent_vfio_device *dev);
-	/* Starts DMA into the physical window [iova, iova+len); returns at once. */
-	int (*arm_dma)(struct agent_vfio_device *dev, uint64_t iova, uint64_t len);
+	/* Lays a receive ring into `win` and starts DMA into it; returns at once. */
+	int (*arm_dma)(struct agent_vfio_device *dev, struct agent_dma_window *win);
 	/* Enables the device's interrupt sources; interrupts arrive on the VFIO eventfds. */
 	int (*arm_irq)(struct agent_vfio_device *dev);
-	/* Prints, as JSON, the registers that must read zero once the device is reset. */
+	/* Acknowledges a pending interrupt and gives consumed buffers back to the
+	 * device; returns how many frames had arrived (>= 0), or -1. */
+	int (*service)(struct agent_vfio_device *dev, struct agent_dma_window *win);
+	/* Hands every ring entry in `win` back to the device (memory only, no
+	 * register access), so that a device still running after its owner died
+	 * certainly writes into the window. */
+	void (*rearm_window)(struct agent_dma_window *win);
+	/* First byte of `win` that is frame buffer, not ring: the canary's start. */
+	uint64_t (*buffers_offset)(void);
+	/* Prints, as one JSON line, the registers that must read zero once the
+	 * device is reset, and returns how many of them are non-zero. */
 	int (*read_quiescence)(struct agent_vfio_device *dev);
 };
+
+/* Core, enforcing the order of ops (agent_core.c). */
+enum agent_state { AGENT_CLOSED, AGENT_OPENED, AGENT_PROBED, AGENT_INITED, AGENT_ARMED };
+struct agent_session {
+	struct agent_vfio_device dev;
+	const struct agent_device_ops *ops;
+	struct agent_dma_window win;
+	enum agent_state state;
+	int irq_fd;            /* eventfd for IRQ index 0, -1 until registered */
+};
+int agent_session_open(struct agent_session *s, const char *name, const char *compatible);
+int agent_session_irq_register(struct agent_session *s);
+int agent_session_irq_unmask(struct agent_session *s);
+int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64_t size);
+int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size);
+volatile uint32_t *agent_regs(struct agent_vfio_device *dev);
+int agent_cmd_tenant(int argc, char **argv);
+int agent_cmd_next_tenant(int argc, char **argv);
+int agent_cmd_canary(int argc, char **argv);
+int agent_cmd_reset_check(int argc, char **argv);
 
 const struct agent_device_ops *agent_ops_find(const char *compatible);
 void agent_ops_list(void);

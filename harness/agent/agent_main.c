@@ -13,6 +13,10 @@ struct agent_cmd {
 static const struct agent_cmd cmds[] = {
 	{ "info", agent_cmd_info, "VFIO state: /dev/vfio, container extensions, bound devices" },
 	{ "selftest", agent_cmd_selftest, "check the VFIO uAPI basics on this kernel" },
+	{ "tenant", agent_cmd_tenant, "arm RX DMA + IRQ and hold until killed (--device --compat --window)" },
+	{ "next-tenant", agent_cmd_next_tenant, "open, count IRQs from the first moment, read quiescence" },
+	{ "canary", agent_cmd_canary, "fill|check the DMA window through /dev/mem, never opening the device" },
+	{ "reset-check", agent_cmd_reset_check, "arm, VFIO_DEVICE_RESET, quiescence, watch for DMA" },
 };
 
 int main(int argc, char **argv)

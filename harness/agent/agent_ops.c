@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Registry of per-device ops tables. Device files (one per device, e.g. the
- * Calxeda XGMAC) add themselves to agent_ops_table; they arrive with the
- * suites that drive them, so the table may be empty.
+ * Calxeda XGMAC) describe a device; agent_core.c enforces the order of ops.
  */
 #include "agent.h"
 
+extern const struct agent_device_ops agent_xgmac_ops;
+
 static const struct agent_device_ops *agent_ops_table[] = {
+	&agent_xgmac_ops,
 	NULL,
 };
 

@@ -17,6 +17,7 @@ from harness.errors import InfrastructureError, VfioHilError
 from harness.sshkey import ensure_key
 from harness.paths import cache_root
 from harness.targets import TargetProfile
+from harness.traffic import UdpPorts
 
 
 @attrs.define
@@ -26,6 +27,7 @@ class Session:
     lg_target: object
     strategy: object
     log_dir: Path
+    dut_ports: UdpPorts
     boot_seconds: float = 0.0
 
     @property
@@ -42,7 +44,7 @@ class Session:
 
 
 def bootargs(target: TargetProfile, extra: str = "") -> str:
-    return f"console={target.console} rdinit=/init {extra}".strip()
+    return " ".join(f"console={target.console} rdinit=/init {target.extra_bootargs} {extra}".split())
 
 
 def unwrap_strategy_error(exc: StrategyError, target_name: str) -> VfioHilError:
@@ -61,7 +63,9 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
     """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     key, _ = ensure_key(cache_root())
+    dut_ports = UdpPorts()
     variables = {
+        "LG_VFIO_HIL_DUT_NIC": dut_ports.nic_args(),
         "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
         "LG_VFIO_HIL_DTB": str(artifacts.path("dtb")),
         "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
@@ -77,7 +81,7 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
         env = Environment(str(target.lab_config_path()))
         lg_target = env.get_target("main")
         strategy = lg_target.get_driver("VfioHilStrategy")
-        session = Session(target, artifacts, lg_target, strategy, log_dir)
+        session = Session(target, artifacts, lg_target, strategy, log_dir, dut_ports)
         started = time.monotonic()
         try:
             strategy.transition(want)

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The core: sessions that enforce the order of device ops (open, probe, init,
+ * arm), IRQ eventfds, the /dev/mem DMA window, and the commands built on them.
+ * Device files only describe registers; everything a test relies on happens here.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include "agent.h"
+
+#define CANARY_DEFAULT 0xa5
+
+static const char *arg(int argc, char **argv, const char *key, const char *def)
+{
+	int i;
+
+	for (i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], key))
+			return argv[i + 1];
+	return def;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fail(const char *op, const char *what, int err)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, "error");
+	agent_json_str(&j, "op", op);
+	agent_json_str(&j, "what", what);
+	agent_json_int(&j, "errno", err);
+	agent_json_str(&j, "strerror", strerror(err));
+	agent_json_end(&j);
+}
+
+/* "PHYS:SIZE", e.g. 0x38000000:0x100000 */
+static int parse_window(const char *text, uint64_t *phys, uint64_t *size)
+{
+	char *end;
+
+	if (!text)
+		return -1;
+	*phys = strtoull(text, &end, 0);
+	if (*end != ':')
+		return -1;
+	*size = strtoull(end + 1, &end, 0);
+	return (*end || !*size) ? -1 : 0;
+}
+
+volatile uint32_t *agent_regs(struct agent_vfio_device *dev)
+{
+	return (volatile uint32_t *)dev->regs;
+}
+
+int agent_session_open(struct agent_session *s, const char *name, const char *compatible)
+{
+	struct vfio_region_info r = { .argsz = sizeof(r), .index = 0 };
+	void *map;
+
+	memset(s, 0, sizeof(*s));
+	s->irq_fd = -1;
+	s->ops = agent_ops_find(compatible);
+	if (!s->ops) {
+		fail("ops", compatible, ENOENT);
+		return -1;
+	}
+	if (agent_vfio_open(name, &s->dev))
+		return -1;
+	s->state = AGENT_OPENED;
+	AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_GET_REGION_INFO, &r);
+	if (r.size < s->ops->regs_size) {
+		agent_check_failed(__FILE__, __LINE__, "region0.size >= ops->regs_size", r.size, s->ops->regs_size, 0);
+		return -1;
+	}
+	map = mmap(NULL, s->ops->regs_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->dev.device_fd, (off_t)r.offset);
+	if (map == MAP_FAILED) {
+		fail("mmap region 0", name, errno);
+		return -1;
+	}
+	s->dev.regs = map;
+	s->dev.regs_size = s->ops->regs_size;
+	return 0;
+}
+
+static int session_probe_init(struct agent_session *s, bool init)
+{
+	AGENT_CHECK_EQ(s->state, AGENT_OPENED);
+	if (s->ops->probe(&s->dev)) {
+		fail("probe", s->ops->name, ENODEV);
+		return -1;
+	}
+	s->state = AGENT_PROBED;
+	if (init) {
+		AGENT_CHECK_EQ(s->ops->init(&s->dev), 0);
+		s->state = AGENT_INITED;
+	}
+	return 0;
+}
+
+int agent_session_irq_register(struct agent_session *s)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	AGENT_CHECK_EQ(s->state >= AGENT_OPENED, 1);
+	s->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->irq_fd < 0) {
+		fail("eventfd", "irq 0", errno);
+		return -1;
+	}
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = 0;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &s->irq_fd, sizeof(int32_t));
+	AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_SET_IRQS, set);
+	return 0;
+}
+
+/* Level IRQs are masked by vfio when they fire; unmask to hear the next one. */
+int agent_session_irq_unmask(struct agent_session *s)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+		.index = 0, .start = 0, .count = 1,
+	};
+
+	AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_SET_IRQS, &set);
+	return 0;
+}
+
+int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64_t size)
+{
+	int fd = open("/dev/mem", O_RDWR | O_SYNC);
+	void *va;
+
+	if (fd < 0) {
+		fail("open", "/dev/mem", errno);
+		return -1;
+	}
+	va = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)phys);
+	close(fd);
+	if (va == MAP_FAILED) {
+		fail("mmap /dev/mem", "dma window", errno);
+		return -1;
+	}
+	win->phys = phys;
+	win->size = size;
+	win->va = va;
+	return 0;
+}
+
+int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size)
+{
+	AGENT_CHECK_EQ(s->state, AGENT_INITED);
+	if (agent_session_map_window(&s->win, phys, size))
+		return -1;
+	AGENT_CHECK_EQ(s->ops->arm_dma(&s->dev, &s->win), 0);
+	if (s->irq_fd < 0 && agent_session_irq_register(s))
+		return -1;
+	AGENT_CHECK_EQ(s->ops->arm_irq(&s->dev), 0);
+	s->state = AGENT_ARMED;
+	return 0;
+}
+
+/* Waits up to timeout_ms for the IRQ eventfd; returns interrupts seen (0 on timeout), -1 on error. */
+static int wait_irq(struct agent_session *s, int timeout_ms)
+{
+	struct pollfd p = { .fd = s->irq_fd, .events = POLLIN };
+	uint64_t n;
+	int rc = poll(&p, 1, timeout_ms);
+
+	if (rc <= 0)
+		return rc < 0 && errno != EINTR ? -1 : 0;
+	if (read(s->irq_fd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return (int)n;
+}
+
+static void die_as(const char *how)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, "dying");
+	agent_json_str(&j, "how", how);
+	agent_json_int(&j, "pid", getpid());
+	agent_json_end(&j);
+	if (!strcmp(how, "segv"))
+		*(volatile int *)0 = 0;         /* crash ourselves, as a buggy driver would */
+	else if (!strcmp(how, "exit"))
+		_exit(0);                       /* leave without any cleanup */
+	raise(SIGKILL);
+}
+
+/*
+ * tenant: arm RX DMA + IRQ and hold until killed, reporting progress.
+ * --device NAME --compat C --window PHYS:SIZE [--report-ms 200] [--die-after-ms N --die-how segv|exit|kill]
+ */
+int agent_cmd_tenant(int argc, char **argv)
+{
+	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
+	int report_ms = atoi(arg(argc, argv, "--report-ms", "200"));
+	long die_after = atol(arg(argc, argv, "--die-after-ms", "-1"));
+	const char *die_how = arg(argc, argv, "--die-how", "kill");
+	uint64_t phys, size, t0, last = 0, irqs = 0, frames = 0;
+	struct agent_session s;
+	struct agent_json j;
+
+	if (!name || !compat || parse_window(arg(argc, argv, "--window", NULL), &phys, &size)) {
+		fprintf(stderr, "tenant: --device, --compat and --window PHYS:SIZE are required\n");
+		return 2;
+	}
+	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
+		return 1;
+	t0 = now_ms();
+	agent_json_begin(&j, "armed");
+	agent_json_int(&j, "pid", getpid());
+	agent_json_hex(&j, "window", phys);
+	agent_json_end(&j);
+	s.ops->read_quiescence(&s.dev);
+	for (;;) {
+		int n = wait_irq(&s, report_ms);
+
+		if (n < 0)
+			return 1;
+		if (n > 0) {
+			int f = s.ops->service(&s.dev, &s.win);
+
+			irqs += (uint64_t)n;
+			frames += f > 0 ? (uint64_t)f : 0;
+			if (agent_session_irq_unmask(&s))
+				return 1;
+		}
+		if (now_ms() - last >= (uint64_t)report_ms) {
+			last = now_ms();
+			agent_json_begin(&j, "progress");
+			agent_json_int(&j, "t_ms", (long long)(last - t0));
+			agent_json_int(&j, "irqs", (long long)irqs);
+			agent_json_int(&j, "frames", (long long)frames);
+			agent_json_end(&j);
+		}
+		if (die_after >= 0 && now_ms() - t0 >= (uint64_t)die_after)
+			die_as(die_how);
+	}
+}
+
+/*
+ * next-tenant: open, register the IRQ eventfd before touching anything, count
+ * interrupts for --watch-ms, then read the quiescence registers.
+ */
+int agent_cmd_next_tenant(int argc, char **argv)
+{
+	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
+	int watch_ms = atoi(arg(argc, argv, "--watch-ms", "2000"));
+	long long first = -1, irqs = 0;
+	struct agent_session s;
+	struct agent_json j;
+	uint64_t t0;
+
+	if (!name || !compat) {
+		fprintf(stderr, "next-tenant: --device and --compat are required\n");
+		return 2;
+	}
+	if (agent_session_open(&s, name, compat) || agent_session_irq_register(&s))
+		return 1;
+	t0 = now_ms();
+	while (now_ms() - t0 < (uint64_t)watch_ms && irqs < 1000) {
+		int n = wait_irq(&s, 50);
+
+		if (n < 0)
+			return 1;
+		if (n > 0) {
+			if (first < 0)
+				first = (long long)(now_ms() - t0);
+			irqs += n;
+			if (agent_session_irq_unmask(&s))
+				return 1;
+		}
+	}
+	if (session_probe_init(&s, false))
+		return 1;
+	agent_json_begin(&j, "next_tenant");
+	agent_json_int(&j, "irqs", irqs);
+	agent_json_int(&j, "first_irq_ms", first);
+	agent_json_int(&j, "watch_ms", watch_ms);
+	agent_json_end(&j);
+	s.ops->read_quiescence(&s.dev);
+	return 0;
+}
+
+/*
+ * canary fill|check --compat C --window PHYS:SIZE [--pattern 0xa5]: through
+ * /dev/mem only; the VFIO device is never opened, so no reset is triggered.
+ * fill also hands the ring back to the device (memory only).
+ */
+int agent_cmd_canary(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	const char *compat = arg(argc, argv, "--compat", NULL);
+	unsigned int pattern = (unsigned int)strtoul(arg(argc, argv, "--pattern", "0xa5"), NULL, 0) & 0xff;
+	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
+	struct agent_dma_window win;
+	struct agent_json j;
+	uint64_t phys, size, off, changed = 0, first = UINT64_MAX;
+
+	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) ||
+	    (strcmp(mode, "fill") && strcmp(mode, "check"))) {
+		fprintf(stderr, "canary fill|check --compat C --window PHYS:SIZE [--pattern 0xa5]\n");
+		return 2;
+	}
+	if (agent_session_map_window(&win, phys, size))
+		return 1;
+	for (off = ops->buffers_offset(); off < size; off++) {
+		if (mode[0] == 'f') {
+			win.va[off] = (uint8_t)pattern;
+		} else if (win.va[off] != (uint8_t)pattern) {
+			changed++;
+			if (first == UINT64_MAX)
+				first = off;
+		}
+	}
+	if (mode[0] == 'f')
+		ops->rearm_window(&win);
+	agent_json_begin(&j, "canary");
+	agent_json_str(&j, "mode", mode);
+	agent_json_hex(&j, "window", phys);
+	agent_json_int(&j, "bytes", (long long)(size - ops->buffers_offset()));
+	agent_json_int(&j, "changed", (long long)changed);
+	agent_json_int(&j, "first_changed_offset", first == UINT64_MAX ? -1 : (long long)first);
+	agent_json_end(&j);
+	return 0;
+}
+
+/*
+ * reset-check: arm DMA+IRQ, issue VFIO_DEVICE_RESET, read the quiescence
+ * registers, then refill the canary (ring handed back) and watch --watch-ms for
+ * DMA while the device is still open.
+ */
+int agent_cmd_reset_check(int argc, char **argv)
+{
+	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
+	int watch_ms = atoi(arg(argc, argv, "--watch-ms", "2000"));
+	unsigned int pattern = CANARY_DEFAULT;
+	struct agent_session s;
+	struct agent_json j;
+	uint64_t phys, size, off, changed = 0, t0;
+	long long irqs = 0;
+	int rc;
+
+	if (!name || !compat || parse_window(arg(argc, argv, "--window", NULL), &phys, &size)) {
+		fprintf(stderr, "reset-check: --device, --compat and --window PHYS:SIZE are required\n");
+		return 2;
+	}
+	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
+		return 1;
+	s.ops->read_quiescence(&s.dev);
+	rc = ioctl(s.dev.device_fd, VFIO_DEVICE_RESET);
+	agent_json_begin(&j, "reset");
+	agent_json_int(&j, "rc", rc);
+	agent_json_int(&j, "errno", rc ? errno : 0);
+	agent_json_end(&j);
+	if (rc)
+		return 1;
+	s.ops->read_quiescence(&s.dev);
+	for (off = s.ops->buffers_offset(); off < size; off++)
+		s.win.va[off] = (uint8_t)pattern;
+	s.ops->rearm_window(&s.win);
+	if (agent_session_irq_unmask(&s))
+		return 1;
+	t0 = now_ms();
+	while (now_ms() - t0 < (uint64_t)watch_ms) {
+		int n = wait_irq(&s, 50);
+
+		if (n < 0)
+			return 1;
+		irqs += n;
+	}
+	for (off = s.ops->buffers_offset(); off < size; off++)
+		changed += s.win.va[off] != (uint8_t)pattern;
+	agent_json_begin(&j, "after_reset");
+	agent_json_int(&j, "watch_ms", watch_ms);
+	agent_json_int(&j, "canary_changed", (long long)changed);
+	agent_json_int(&j, "irqs", irqs);
+	agent_json_end(&j);
+	return 0;
+}
