@@ -7,10 +7,15 @@ from harness.kernel.spec import parse_kernel_spec
 from harness.targets import get_target
 
 
+BOARDS = ["qemu-highbank", "qemu-midway"]
+
+
 def pytest_generate_tests(metafunc):
     if "kernel_spec" in metafunc.fixturenames:
         specs = metafunc.config.getoption("--kernel") or ["debian:6.1", "debian:sid"]
         metafunc.parametrize("kernel_spec", specs, scope="session")
+    if "board_name" in metafunc.fixturenames:
+        metafunc.parametrize("board_name", BOARDS, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +27,14 @@ def highbank():
 def highbank_artifacts(highbank, kernel_spec):
     """Built once per session (minutes cold, seconds from the cache)."""
     return build_artifacts(highbank, parse_kernel_spec(kernel_spec), [])
+
+
+@pytest.fixture(scope="session")
+def board(board_name):
+    """Each Calxeda board QEMU emulates (same kernel, own dtb and profile)."""
+    return get_target(board_name)
+
+
+@pytest.fixture(scope="session")
+def board_artifacts(board, kernel_spec):
+    return build_artifacts(board, parse_kernel_spec(kernel_spec), [])

@@ -39,10 +39,10 @@ def sigkill_and_measure(ssh, t):
     return tenant, canary, nxt
 
 
-def test_real_handler_stops_bleed_and_null_control_shows_it(highbank, highbank_artifacts, tmp_path):
-    t = highbank
+def test_real_handler_stops_bleed_and_null_control_shows_it(board, board_artifacts, tmp_path):
+    t = board
     d = t.dut_device
-    with booted(t, highbank_artifacts, tmp_path / "boot", extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
+    with booted(t, board_artifacts, tmp_path / "boot", extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
         s.ssh.run_check("modprobe vfio_platform")
         s.ssh.run_check(f"echo {d} > /sys/bus/platform/devices/{d}/driver/unbind; "
                         f"echo vfio-platform > /sys/bus/platform/devices/{d}/driver_override; "

@@ -1,4 +1,4 @@
-"""The built Highbank kernel boots under QEMU -M highbank to the ready marker,
+"""The built Calxeda kernel boots under QEMU -M highbank and -M midway to the ready marker,
 and the on-target agent reports real VFIO state."""
 
 import json
@@ -47,17 +47,17 @@ def test_identical_build_is_answered_from_the_cache(highbank, highbank_artifacts
     assert again.cached and again.dir == highbank_artifacts.dir
 
 
-def test_boots_to_ready_and_agent_reports_vfio(highbank, highbank_artifacts, tmp_path):
-    with booted(highbank, highbank_artifacts, tmp_path / "boot",
+def test_boots_to_ready_and_agent_reports_vfio(board, board_artifacts, tmp_path):
+    with booted(board, board_artifacts, tmp_path / "boot",
                 extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
         assert "VFIO-HIL-READY" in s.strategy.ready_line
-        assert f"release={highbank_artifacts.meta['release']}" in s.strategy.ready_line
+        assert f"release={board_artifacts.meta['release']}" in s.strategy.ready_line
         assert "ssh=up" in s.strategy.ready_line
 
         # Serial and SSH reach the same machine.
         serial_uname = s.shell.run_check("uname -r")
         ssh_uname = s.ssh.run_check("uname -r")
-        assert serial_uname == ssh_uname == [highbank_artifacts.meta["release"]]
+        assert serial_uname == ssh_uname == [board_artifacts.meta["release"]]
 
         # Files travel both ways over SSH (dropbear has no SFTP).
         blob = bytes(range(256)) * 300
@@ -96,7 +96,7 @@ def test_boots_to_ready_and_agent_reports_vfio(highbank, highbank_artifacts, tmp
     console = s.console_log.read_text(errors="replace")
     assert "VFIO-HIL-READY" in console
     for name, text in (("console", console), ("dmesg", dmesg)):
-        bad = unexpected(scan(text, highbank.known_boot_warnings))
+        bad = unexpected(scan(text, board.known_boot_warnings))
         assert not bad, f"{name}: " + "\n---\n".join(f"line {i.line_no}: {i.text}" for i in bad)
 
 
@@ -107,10 +107,10 @@ def bind_to_vfio(ssh, device):
     ssh.run_check(f"echo {device} > /sys/bus/platform/drivers_probe")
 
 
-def test_null_reset_control_replaces_the_handler(highbank, highbank_artifacts, tmp_path):
+def test_null_reset_control_replaces_the_handler(board, board_artifacts, tmp_path):
     """The negative control binds in the real handler's place, and opening the device runs it."""
     ko = "/lib/vfio-hil/null-reset/calxeda_hb-xgmac/vfio_null_reset.ko"
-    with booted(highbank, highbank_artifacts, tmp_path / "boot",
+    with booted(board, board_artifacts, tmp_path / "boot",
                 extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
         s.ssh.run_check("modprobe vfio_platform")
         bind_to_vfio(s.ssh, DUT)
