@@ -106,10 +106,22 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_run(args) -> int:
-    print("vfio-hil run: the HIL suite (bind, teardown, bleed verdicts) is not implemented yet; "
-          "nothing was run and no verdicts were produced. Use `vfio-hil build` and `vfio-hil boot`.",
-          file=sys.stderr)
-    return 1
+    from harness.artifacts import build_artifacts
+    from harness.paths import REPORTS_DIR
+    from harness.run import exit_code, print_summary, run_suite
+
+    target, spec = _resolve(args)
+    if not (target.dut_device and target.dut_compatible and target.dma_window and target.dut_reset_module):
+        from harness.errors import TargetProfileError
+
+        raise TargetProfileError(f"{target.source_file}: `run` needs dut_device, dut_compatible, "
+                                 f"dut_reset_module and dma_window")
+    art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
+    out = Path(args.out or REPORTS_DIR / "runs" /
+               f"{target.name}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
+    doc = run_suite(target, art, out, say=_say)
+    print_summary(doc, out)
+    return exit_code(doc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,9 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_args(p)
     p.add_argument("--log-dir", help="where to keep the console log (default reports/boots/...)")
     p.set_defaults(fn=cmd_boot)
-    p = sub.add_parser("run", help="run the HIL suite on a target (not implemented yet)")
-    p.add_argument("--target")
-    p.add_argument("--kernel", default=DEFAULT_KERNEL)
+    p = sub.add_parser("run", help="build, boot and run the HIL reset/bleed suite; writes results.json")
+    _add_build_args(p)
+    p.add_argument("--out", help="result directory (default reports/runs/<target>-<release>-<time>)")
     p.set_defaults(fn=cmd_run)
     return parser
 

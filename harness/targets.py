@@ -104,6 +104,9 @@ class TargetProfile:
         attrs.validators.matches_re(_DEVICE)))
     dut_compatible: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(_COMPATIBLE)))
+    # The kernel module of the device's reset handler, as in /proc/modules.
+    dut_reset_module: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^[a-z0-9_]+$")))
     dma_window: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+:0x[0-9a-fA-F]+$")))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))

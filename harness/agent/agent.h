@@ -125,6 +125,7 @@ struct agent_session {
 };
 int agent_session_open(struct agent_session *s, const char *name, const char *compatible);
 int agent_session_irq_register(struct agent_session *s);
+int agent_session_irq_register_again(struct agent_session *s);
 int agent_session_irq_unmask(struct agent_session *s);
 int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64_t size);
 int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size);

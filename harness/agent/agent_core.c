@@ -30,6 +30,16 @@ static const char *arg(int argc, char **argv, const char *key, const char *def)
 	return def;
 }
 
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], flag))
+			return true;
+	return false;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -116,15 +126,21 @@ static int session_probe_init(struct agent_session *s, bool init)
 
 int agent_session_irq_register(struct agent_session *s)
 {
-	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-
 	AGENT_CHECK_EQ(s->state >= AGENT_OPENED, 1);
 	s->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->irq_fd < 0) {
 		fail("eventfd", "irq 0", errno);
 		return -1;
 	}
+	return agent_session_irq_register_again(s);
+}
+
+/* Re-register the same eventfd as trigger (the ioctl a kill should land in). */
+int agent_session_irq_register_again(struct agent_session *s)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
 	set->argsz = sizeof(buf);
 	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
 	set->index = 0;
@@ -213,6 +229,9 @@ static void die_as(const char *how)
 /*
  * tenant: arm RX DMA + IRQ and hold until killed, reporting progress.
  * --device NAME --compat C --window PHYS:SIZE [--report-ms 200] [--die-after-ms N --die-how segv|exit|kill]
+ * [--fork-holder]  fork a child that keeps every fd open and sleeps (prints its pid)
+ * [--ioctl-loop]   keep re-registering the IRQ eventfd and querying region 0, so a
+ *                  kill lands inside VFIO_DEVICE_SET_IRQS / GET_REGION_INFO
  */
 int agent_cmd_tenant(int argc, char **argv)
 {
@@ -220,7 +239,8 @@ int agent_cmd_tenant(int argc, char **argv)
 	int report_ms = atoi(arg(argc, argv, "--report-ms", "200"));
 	long die_after = atol(arg(argc, argv, "--die-after-ms", "-1"));
 	const char *die_how = arg(argc, argv, "--die-how", "kill");
-	uint64_t phys, size, t0, last = 0, irqs = 0, frames = 0;
+	bool ioctl_loop = has_flag(argc, argv, "--ioctl-loop");
+	uint64_t phys, size, t0, last = 0, irqs = 0, frames = 0, ioctls = 0;
 	struct agent_session s;
 	struct agent_json j;
 
@@ -236,8 +256,31 @@ int agent_cmd_tenant(int argc, char **argv)
 	agent_json_hex(&j, "window", phys);
 	agent_json_end(&j);
 	s.ops->read_quiescence(&s.dev);
+	if (has_flag(argc, argv, "--fork-holder")) {
+		pid_t child = fork();
+
+		if (child < 0) {
+			fail("fork", "holder", errno);
+			return 1;
+		}
+		if (child == 0) {               /* the holder: owns copies of every fd, does nothing */
+			for (;;)
+				pause();
+		}
+		agent_json_begin(&j, "holder");
+		agent_json_int(&j, "pid", child);
+		agent_json_end(&j);
+	}
 	for (;;) {
-		int n = wait_irq(&s, report_ms);
+		int n = wait_irq(&s, ioctl_loop ? 0 : report_ms);
+
+		if (ioctl_loop) {
+			struct vfio_region_info r = { .argsz = sizeof(r), .index = 0 };
+
+			if (ioctl(s.dev.device_fd, VFIO_DEVICE_GET_REGION_INFO, &r) || agent_session_irq_register_again(&s))
+				return 1;
+			ioctls += 2;
+		}
 
 		if (n < 0)
 			return 1;
@@ -255,6 +298,8 @@ int agent_cmd_tenant(int argc, char **argv)
 			agent_json_int(&j, "t_ms", (long long)(last - t0));
 			agent_json_int(&j, "irqs", (long long)irqs);
 			agent_json_int(&j, "frames", (long long)frames);
+			if (ioctl_loop)
+				agent_json_int(&j, "ioctls", (long long)ioctls);
 			agent_json_end(&j);
 		}
 		if (die_after >= 0 && now_ms() - t0 >= (uint64_t)die_after)
@@ -383,6 +428,10 @@ int agent_cmd_reset_check(int argc, char **argv)
 	for (off = s.ops->buffers_offset(); off < size; off++)
 		s.win.va[off] = (uint8_t)pattern;
 	s.ops->rearm_window(&s.win);
+	/* Interrupts from before the reset are still counted in the eventfd: drain
+	 * them, then unmask. A line still asserted fires again on unmask, so an
+	 * interrupt the reset failed to stop is still seen. */
+	wait_irq(&s, 0);
 	if (agent_session_irq_unmask(&s))
 		return 1;
 	t0 = now_ms();

@@ -47,6 +47,21 @@ def bootargs(target: TargetProfile, extra: str = "") -> str:
     return " ".join(f"console={target.console} rdinit=/init {target.extra_bootargs} {extra}".split())
 
 
+def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, dut_ports: UdpPorts,
+                  extra_bootargs: str = "") -> dict[str, str]:
+    """The LG_VFIO_HIL_* variables the labgrid environments read (!template)."""
+    key, _ = ensure_key(cache_root())
+    return {
+        "LG_VFIO_HIL_DUT_NIC": dut_ports.nic_args(),
+        "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
+        "LG_VFIO_HIL_DTB": str(artifacts.path("dtb")),
+        "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
+        "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),
+        "LG_VFIO_HIL_SSH_KEY": str(key),
+        "LG_VFIO_HIL_LOG_DIR": str(log_dir),
+    }
+
+
 def unwrap_strategy_error(exc: StrategyError, target_name: str) -> VfioHilError:
     """labgrid wraps every failure in "strategy is in broken state"; surface the real cause."""
     cause = exc.__cause__
@@ -62,17 +77,8 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
            want: str = "ssh"):
     """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    key, _ = ensure_key(cache_root())
     dut_ports = UdpPorts()
-    variables = {
-        "LG_VFIO_HIL_DUT_NIC": dut_ports.nic_args(),
-        "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
-        "LG_VFIO_HIL_DTB": str(artifacts.path("dtb")),
-        "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
-        "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),
-        "LG_VFIO_HIL_SSH_KEY": str(key),
-        "LG_VFIO_HIL_LOG_DIR": str(log_dir),
-    }
+    variables = lab_variables(target, artifacts, log_dir, dut_ports, extra_bootargs)
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
     ConsoleLoggingReporter.start(str(log_dir))

@@ -1,0 +1,89 @@
+"""`vfio-hil run`: build what is missing, run the HIL suite under labgrid, write results.
+
+The suite (testsuites/) runs in a pytest child process with labgrid's plugin
+(--lg-env <the target's environment>) and ours (-p harness.suite.plugin), which
+appends each verdict to results.jsonl as the test ends. Whatever happens to the
+child (done, crashed, SIGTERM to us), results.json is rebuilt from those lines,
+with every planned test that never reported listed as skip "not reached".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.artifacts import Artifacts
+from harness.lab.session import lab_variables
+from harness.paths import PROJECT_ROOT
+from harness.results import exit_code, write_summary
+from harness.targets import TargetProfile
+from harness.traffic import UdpPorts
+
+SUITE_DIR = PROJECT_ROOT / "testsuites"
+SUITE_DEADLINE_S = 1800
+TERM_GRACE_S = 20
+
+
+class _Terminated(Exception):
+    pass
+
+
+def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    ports = UdpPorts()
+    env = {**os.environ,
+           **lab_variables(target, art, out, ports, extra_bootargs="vfio.enable_unsafe_noiommu_mode=1"),
+           "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out),
+           "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
+    argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
+            "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
+            "-o", "testpaths=", "-q", "-rA", "-p", "no:cacheprovider", f"--junitxml={out / 'pytest-junit.xml'}"]
+    header = {"target": target.name,
+              "kernel": {"spec": art.meta["kernel_spec"], "release": art.meta["release"],
+                         "patches": art.meta["patches"], "source_hash": art.meta["source_hash"]},
+              "artifacts": str(art.dir), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "run.json").write_text(json.dumps({**header, "argv": argv}, indent=2) + "\n")
+
+    def on_term(signum, frame):
+        raise _Terminated()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    child = None
+    try:
+        with open(out / "suite.log", "wb") as log:
+            child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            say(f"running the suite on {target.name} {art.meta['release']} (log: {out / 'suite.log'})")
+            child.wait(timeout=SUITE_DEADLINE_S)
+    except (_Terminated, KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+        header["interrupted"] = type(exc).__name__
+        if child and child.poll() is None:
+            child.send_signal(signal.SIGTERM)   # pytest's session teardown stops QEMU
+            try:
+                child.wait(timeout=TERM_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=TERM_GRACE_S)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
+    header["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return write_summary(out, header, planned)
+
+
+def print_summary(doc: dict, out: Path) -> None:
+    width = max((len(t["id"]) for t in doc["tests"]), default=10)
+    for t in doc["tests"]:
+        why = f"  ({t['reason'][:100]})" if t.get("reason") else ""
+        print(f"  {t['id']:<{width}}  {t['verdict']:<12} {t['duration_s']:6.1f} s{why}")
+    counts: dict[str, int] = {}
+    for t in doc["tests"]:
+        counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1
+    print(f"{', '.join(f'{n} {v}' for v, n in sorted(counts.items()))}; results: {out / 'results.json'}")
+
+
+__all__ = ["run_suite", "print_summary", "exit_code"]

@@ -1,0 +1,1 @@
+"""Support for the HIL suites in testsuites/: verdict plugin and platform-device steps."""

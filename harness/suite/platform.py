@@ -1,0 +1,131 @@
+"""Steps of the platform-device reset experiments, over SSH to the agent.
+
+Each step is plain: run a command on the target, parse the agent's JSON lines,
+return evidence. Verdicts are decided by the tests in testsuites/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from harness.errors import InfrastructureError
+from harness.targets import TargetProfile
+
+VARIANTS = ["sigkill", "segv", "child_holds_fd", "exit_without_cleanup", "kill_during_ioctl"]
+HOLD_S = 1.0          # tenant runs with DMA+IRQ armed and frames flowing before it dies
+GAP_S = 1.0           # how long the canary is watched between death and the next open
+NEXT_TENANT_MS = 1000
+DEATH_DEADLINE_S = 10.0
+
+
+def events(lines: list[str]) -> list[dict]:
+    out = []
+    for line in lines:
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def one(lines_or_events, event: str) -> dict:
+    evs = lines_or_events if lines_or_events and isinstance(lines_or_events[0], dict) else events(lines_or_events)
+    found = [e for e in evs if e.get("event") == event]
+    if len(found) != 1:
+        raise InfrastructureError(f"agent printed {len(found)} '{event}' lines, expected one: {evs}")
+    return found[0]
+
+
+def dmesg_mark(ssh) -> int:
+    """A position in the kernel log; dmesg_since(mark) returns what came after (never clears the log)."""
+    return len(ssh.run_check("dmesg"))
+
+
+def dmesg_since(ssh, mark: int) -> list[str]:
+    return ssh.run_check("dmesg")[mark:]
+
+
+def modules(ssh) -> list[str]:
+    return [line.split()[0] for line in ssh.run_check("cat /proc/modules")]
+
+
+def current_driver(ssh, device: str) -> str | None:
+    out, _, rc = ssh.run(f"basename $(readlink /sys/bus/platform/devices/{device}/driver)")
+    return out[0] if rc == 0 and out else None
+
+
+def bind_to_vfio(ssh, device: str) -> None:
+    ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
+                  f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
+    ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{device}/driver_override")
+    ssh.run(f"echo {device} > /sys/bus/platform/drivers_probe")   # may fail: the tests judge the result
+
+
+def unbind(ssh, device: str) -> None:
+    ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
+                  f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
+
+
+def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if ssh.run(f"kill -0 {pid} 2>/dev/null")[2] != 0:
+            return
+        time.sleep(0.1)
+    raise InfrastructureError(f"tenant pid {pid} still alive {deadline_s} s after it should have died")
+
+
+def canary(ssh, t: TargetProfile, mode: str) -> dict:
+    return one(ssh.run_check(f"vfio-hil-agent canary {mode} --compat {t.dut_compatible} --window {t.dma_window}"),
+               "canary")
+
+
+def next_tenant(ssh, t: TargetProfile) -> dict:
+    evs = events(ssh.run_check(f"vfio-hil-agent next-tenant --device {t.dut_device} --compat {t.dut_compatible} "
+                               f"--watch-ms {NEXT_TENANT_MS}", timeout=30))
+    return {**one(evs, "next_tenant"), "quiescence": one(evs, "quiescence")}
+
+
+def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
+    """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open."""
+    base = f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window}"
+    extra = {"segv": f"--die-after-ms {int(HOLD_S * 1000)} --die-how segv",
+             "exit_without_cleanup": f"--die-after-ms {int(HOLD_S * 1000)} --die-how exit",
+             "child_holds_fd": "--fork-holder",
+             "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
+    pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    time.sleep(HOLD_S)
+    evidence: dict = {"variant": variant}
+    if variant in ("sigkill", "child_holds_fd", "kill_during_ioctl"):
+        ssh.run_check(f"kill -9 {pid}")
+    wait_gone(ssh, pid)
+    tenant = events(ssh.run("cat /tmp/tenant.log")[0])
+    evidence["tenant_last"] = tenant[-1] if tenant else None
+    armed = [e for e in tenant if e.get("event") == "armed"]
+    if not armed:
+        raise InfrastructureError(f"the tenant never armed the device: {tenant}")
+    if variant == "child_holds_fd":
+        holder = one(tenant, "holder")["pid"]
+        # While the child holds the fd the device still has an owner: the kernel
+        # must not reset it, so DMA goes on into the window.
+        canary(ssh, t, "fill")
+        time.sleep(GAP_S)
+        evidence["while_holder_lives"] = canary(ssh, t, "check")
+        ssh.run_check(f"kill -9 {holder}")
+        wait_gone(ssh, holder)
+    evidence["gap_fill"] = canary(ssh, t, "fill")
+    time.sleep(GAP_S)
+    evidence["gap_check"] = canary(ssh, t, "check")
+    evidence["next_tenant"] = next_tenant(ssh, t)
+    return evidence
+
+
+def dma_bled(evidence: dict) -> bool:
+    return evidence["gap_check"]["changed"] > 0
+
+
+def irq_bled(evidence: dict) -> bool:
+    nt = evidence["next_tenant"]
+    return nt["irqs"] > 0 or nt["quiescence"]["nonzero"] > 0

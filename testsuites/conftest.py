@@ -1,0 +1,68 @@
+"""Fixtures of the HIL suite. The target comes from the labgrid environment
+(--lg-env), so a real board's environment drops in unchanged; vfio-hil run
+sets the LG_VFIO_HIL_* variables that environment reads."""
+
+import os
+
+import pytest
+
+from harness.suite import platform
+from harness.targets import get_target
+from harness.traffic import FrameFeeder, UdpPorts
+
+
+@pytest.fixture(scope="session")
+def profile():
+    return get_target(os.environ["VFIO_HIL_TARGET"])
+
+
+@pytest.fixture(scope="session")
+def booted(target):
+    """Boot to SSH once for the session (labgrid's `target` fixture comes from --lg-env)."""
+    strategy = target.get_driver("VfioHilStrategy")
+    import time
+
+    started = time.monotonic()
+    strategy.transition("ssh")
+    return {"strategy": strategy, "ssh": target.get_driver("ParamikoSSHDriver"),
+            "boot_s": round(time.monotonic() - started, 2)}
+
+
+@pytest.fixture(scope="session")
+def ssh(booted):
+    return booted["ssh"]
+
+
+@pytest.fixture(scope="session")
+def traffic():
+    """Frames into the device under test for the whole session (QEMU: its UDP socket backend)."""
+    local, peer = (int(p) for p in os.environ["VFIO_HIL_DUT_PORTS"].split(","))
+    with FrameFeeder(UdpPorts(local, peer), rate=200, max_seconds=1800) as feeder:
+        yield feeder
+
+
+@pytest.fixture(scope="session")
+def dut_bound(ssh, profile, traffic):
+    """Bind the device under test to vfio-platform; record and restore the original binding."""
+    ssh.run_check("modprobe vfio_platform")
+    before = {"driver": platform.current_driver(ssh, profile.dut_device), "modules": platform.modules(ssh)}
+    platform.bind_to_vfio(ssh, profile.dut_device)
+    yield before
+    try:
+        platform.unbind(ssh, profile.dut_device)
+        ssh.run(f"echo > /sys/bus/platform/devices/{profile.dut_device}/driver_override")
+        if before["driver"]:
+            ssh.run(f"echo {profile.dut_device} > /sys/bus/platform/drivers/{before['driver']}/bind")
+    except Exception:  # the target may be gone; the run's results are already on disk
+        pass
+
+
+@pytest.fixture(scope="session")
+def teardown_runs():
+    """Each variant's experiment runs once; its dma and irq verdicts read the same evidence."""
+    return {}
+
+
+@pytest.fixture
+def evidence():
+    return {}
