@@ -66,10 +66,11 @@ def test_missing_cross_compiler(capsys, tmp_path, monkeypatch):
     assert "arm-linux-gnueabihf-gcc not found" in err and "gcc-arm-linux-gnueabihf" in err
 
 
-def test_run_is_honest_about_not_existing_yet(capsys):
-    assert main(["run", "--target", "qemu-highbank"]) == 1
-    err = capsys.readouterr().err
-    assert "not implemented yet" in err and "no verdicts" in err
+def test_run_with_unknown_target_or_kernel(capsys):
+    assert main(["run", "--target", "qemu-vax"]) == 2
+    assert "unknown target 'qemu-vax'" in capsys.readouterr().err
+    assert main(["run", "--target", "qemu-highbank", "--kernel", "debian:"]) == 2
+    assert "KIND:VALUE" in capsys.readouterr().err
 
 
 def test_console_script_is_installed():
