@@ -127,5 +127,5 @@ def dma_bled(evidence: dict) -> bool:
 
 
 def irq_bled(evidence: dict) -> bool:
-    nt = evidence["next_tenant"]
-    return nt["irqs"] > 0 or nt["quiescence"]["nonzero"] > 0
+    """What the next tenant's eventfd saw; the quiescence registers are evidence, not the verdict."""
+    return evidence["next_tenant"]["irqs"] > 0

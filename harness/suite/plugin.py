@@ -61,7 +61,8 @@ def _verdict(report, call) -> tuple[Verdict, str]:
     if isinstance(exc, Inconclusive):
         return Verdict.INCONCLUSIVE, str(exc)
     if report.when == "call" and isinstance(exc, AssertionError):
-        return Verdict.FAIL, text
+        # The check's own message, without pytest's rewritten "assert ..." explanation.
+        return Verdict.FAIL, str(exc).split("\nassert ")[0] or text
     return Verdict.ERROR, f"{report.when}: {text}"
 
 
