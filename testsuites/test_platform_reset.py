@@ -90,7 +90,9 @@ def test_teardown_dma_bleed(dut_bound, ssh, profile, teardown_runs, variant, evi
 def test_teardown_irq_bleed(dut_bound, ssh, profile, teardown_runs, variant, evidence):
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant)
     evidence.update(next_tenant=ev["next_tenant"])
-    assert not platform.irq_bled(ev), f"the next tenant saw {ev['next_tenant']}"
+    nt = ev["next_tenant"]
+    assert not platform.irq_bled(ev), (f"the next tenant got {nt['irqs']} IRQs (first at {nt['first_irq_ms']} ms) "
+                                       f"and found irq_armed={nt['quiescence']['irq_armed']}")
 
 
 @pytest.mark.vfio_id("deprecation.message")

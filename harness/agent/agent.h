@@ -110,7 +110,9 @@ struct agent_device_ops {
 	/* First byte of `win` that is frame buffer, not ring: the canary's start. */
 	uint64_t (*buffers_offset)(void);
 	/* Prints, as one JSON line, the registers that must read zero once the
-	 * device is reset, and returns how many of them are non-zero. */
+	 * device is reset, with "irq_armed" (an interrupt source is enabled) and
+	 * "dma_running" (a DMA engine is started), and returns how many of the
+	 * registers are non-zero. */
 	int (*read_quiescence)(struct agent_vfio_device *dev);
 };
 

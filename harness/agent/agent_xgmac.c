@@ -132,6 +132,8 @@ static int xgmac_read_quiescence(struct agent_vfio_device *dev)
 	agent_json_hex(&j, "XGMAC_CONTROL", mac);
 	agent_json_hex(&j, "DMA_STATUS", st);
 	agent_json_int(&j, "nonzero", busy);
+	agent_json_bool(&j, "irq_armed", ena != 0);
+	agent_json_bool(&j, "dma_running", (ctl & (DMA_CONTROL_SR | DMA_CONTROL_ST)) != 0);
 	agent_json_end(&j);
 	return busy;
 }

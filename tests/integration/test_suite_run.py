@@ -50,3 +50,11 @@ def test_noop_handler_fails_every_bleed_check(highbank, kernel, tmp_path):
     assert v["reset.ioctl"] == "fail"
     dma = next(t for t in doc["tests"] if t["id"] == "teardown.sigkill.dma_bleed")
     assert dma["evidence"]["gap_check"]["changed"] > 0 and "canary bytes written" in dma["reason"]
+
+
+def test_handler_that_leaves_interrupts_armed_fails_irq_but_not_dma(highbank, kernel, tmp_path):
+    art = build_artifacts(highbank, parse_kernel_spec(kernel), [PATCHES / "calxeda-reset-keeps-intr-ena.patch"])
+    v = verdicts(run_suite(highbank, art, tmp_path, say=lambda m: None))
+    assert [v[f"teardown.{x}.irq_bleed"] for x in VARIANTS] == ["fail"] * len(VARIANTS), v
+    assert [v[f"teardown.{x}.dma_bleed"] for x in VARIANTS] == ["pass"] * len(VARIANTS), v
+    assert [v[t] for t in CONTROLS] == ["pass"] * len(CONTROLS), v
