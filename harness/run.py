@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from harness.artifacts import Artifacts
-from harness.lab.session import lab_variables
+from harness.lab.session import DEFAULT_BOOT_TIMEOUT_S, lab_variables
 from harness.paths import PROJECT_ROOT
 from harness.results import exit_code, write_summary
 from harness.targets import TargetProfile
@@ -33,11 +33,16 @@ class _Terminated(Exception):
     pass
 
 
-def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print) -> dict:
+def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
+              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None, rdinit_override: str = "") -> dict:
+    """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it)."""
     out.mkdir(parents=True, exist_ok=True)
     ports = UdpPorts()
+    bootargs = f"vfio.enable_unsafe_noiommu_mode=1 {extra_bootargs}".strip()
+    if rdinit_override:     # the last rdinit= on the command line wins
+        bootargs += f" rdinit={rdinit_override}"
     env = {**os.environ,
-           **lab_variables(target, art, out, ports, extra_bootargs="vfio.enable_unsafe_noiommu_mode=1"),
+           **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s),
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out),
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
@@ -58,6 +63,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print) -> di
         with open(out / "suite.log", "wb") as log:
             child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             say(f"running the suite on {target.name} {art.meta['release']} (log: {out / 'suite.log'})")
+            if on_started:
+                on_started(child.pid)
             child.wait(timeout=SUITE_DEADLINE_S)
     except (_Terminated, KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
         header["interrupted"] = type(exc).__name__

@@ -3,9 +3,12 @@
 sets the LG_VFIO_HIL_* variables that environment reads."""
 
 import os
+import time
 
 import pytest
+from labgrid.strategy.common import StrategyError
 
+from harness.lab.session import unwrap_strategy_error
 from harness.suite import platform
 from harness.targets import get_target
 from harness.traffic import FrameFeeder, UdpPorts
@@ -20,10 +23,11 @@ def profile():
 def booted(target):
     """Boot to SSH once for the session (labgrid's `target` fixture comes from --lg-env)."""
     strategy = target.get_driver("VfioHilStrategy")
-    import time
-
     started = time.monotonic()
-    strategy.transition("ssh")
+    try:
+        strategy.transition("ssh")
+    except StrategyError as exc:     # labgrid's wrapper hides the cause: a panic, a hang, a dead QEMU
+        raise unwrap_strategy_error(exc, target.name) from exc
     return {"strategy": strategy, "ssh": target.get_driver("ParamikoSSHDriver"),
             "boot_s": round(time.monotonic() - started, 2)}
 

@@ -41,6 +41,13 @@ else
     echo "VFIO-HIL-WARN: management device $VFIO_HIL_MGMT_DEVICE has no network interface"
 fi
 
+# Fault injection for the harness's own tests of its error paths: a target
+# that never becomes ready (the "boot hang" case). Never set in a real run.
+if grep -qw vfiohil_hang_before_ready /proc/cmdline; then
+    echo "VFIO-HIL-STAGE: hanging before ready, as requested on the kernel command line"
+    while true; do sleep 3600; done
+fi
+
 # -R: make host keys on first use; -s: keys only, no passwords.
 dropbear -R -s -p 22 && ssh=up || ssh=down
 echo "VFIO-HIL-READY target=$VFIO_HIL_TARGET release=$(uname -r) mgmt=${iface:-none} ip=${ip:-none} ssh=$ssh"

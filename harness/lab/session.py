@@ -47,8 +47,11 @@ def bootargs(target: TargetProfile, extra: str = "") -> str:
     return " ".join(f"console={target.console} rdinit=/init {target.extra_bootargs} {extra}".split())
 
 
+DEFAULT_BOOT_TIMEOUT_S = 180
+
+
 def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, dut_ports: UdpPorts,
-                  extra_bootargs: str = "") -> dict[str, str]:
+                  extra_bootargs: str = "", boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S) -> dict[str, str]:
     """The LG_VFIO_HIL_* variables the labgrid environments read (!template)."""
     key, _ = ensure_key(cache_root())
     return {
@@ -59,6 +62,7 @@ def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, du
         "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),
         "LG_VFIO_HIL_SSH_KEY": str(key),
         "LG_VFIO_HIL_LOG_DIR": str(log_dir),
+        "LG_VFIO_HIL_BOOT_TIMEOUT": str(boot_timeout_s),
     }
 
 

@@ -47,7 +47,8 @@ class VfioHilStrategy(Strategy):
     }
 
     ready_marker = attr.ib(default="VFIO-HIL-READY", validator=attr.validators.instance_of(str))
-    boot_timeout = attr.ib(default=180, validator=attr.validators.instance_of(int))
+    # int, or a string from a !template (LG_VFIO_HIL_BOOT_TIMEOUT): the deadline for the ready marker
+    boot_timeout = attr.ib(default=180, converter=int, validator=attr.validators.instance_of(int))
     # QEMU only: the -nic id whose guest port 22 is forwarded to 127.0.0.1.
     forward_netdev = attr.ib(default="mgmt", validator=attr.validators.instance_of(str))
     status = attr.ib(default=Status.unknown)
