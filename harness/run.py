@@ -21,6 +21,7 @@ from harness.artifacts import Artifacts
 from harness.lab.session import DEFAULT_BOOT_TIMEOUT_S, lab_variables
 from harness.paths import PROJECT_ROOT
 from harness.results import exit_code, write_summary
+from harness.suite.plugin import PROGRESS_PREFIX
 from harness.targets import TargetProfile
 from harness.traffic import UdpPorts
 
@@ -43,7 +44,7 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
         bootargs += f" rdinit={rdinit_override}"
     env = {**os.environ,
            **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s),
-           "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out),
+           "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
             "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
@@ -61,11 +62,13 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     child = None
     try:
         with open(out / "suite.log", "wb") as log:
-            child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            say(f"running the suite on {target.name} {art.meta['release']} (log: {out / 'suite.log'})")
+            child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+            say(f"booting {target.name} and running the suite on {art.meta['release']} "
+                f"(log: {out / 'suite.log'})")
             if on_started:
                 on_started(child.pid)
-            child.wait(timeout=SUITE_DEADLINE_S)
+            _stream(child, log, say, time.monotonic() + SUITE_DEADLINE_S)
     except (_Terminated, KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
         header["interrupted"] = type(exc).__name__
         if child and child.poll() is None:
@@ -80,6 +83,35 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
     header["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return write_summary(out, header, planned)
+
+
+def _stream(child: subprocess.Popen, log, say, deadline: float) -> None:
+    """Tee the child's output into the log; show each verdict as it arrives. Bounded by ``deadline``."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(child.stdout, selectors.EVENT_READ)
+    pending = b""
+    while True:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(child.args, SUITE_DEADLINE_S)
+        if not sel.select(timeout=1.0):
+            if child.poll() is not None:
+                break
+            continue
+        chunk = os.read(child.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        log.write(chunk)
+        log.flush()
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            text = line.decode(errors="replace")
+            at = text.find(PROGRESS_PREFIX)     # pytest's progress dots may precede it
+            if at >= 0:
+                say(text[at + len(PROGRESS_PREFIX):].strip())
+    child.wait(timeout=30)
 
 
 def print_summary(doc: dict, out: Path) -> None:

@@ -22,6 +22,9 @@ import pytest
 from harness.results import ResultsWriter, TestResult, Verdict
 
 
+PROGRESS_PREFIX = "VFIO-HIL-RESULT"
+
+
 class Inconclusive(Exception):
     """The test could not prove anything either way (e.g. the environment produced no DMA)."""
 
@@ -80,6 +83,9 @@ def pytest_runtest_makereport(item, call):
         started = getattr(item, "_vfio_started", None)
         duration = time.monotonic() - started if started else report.duration
         ResultsWriter(run_dir).add(TestResult(vfio_id(item), verdict, duration, dict(evidence), reason[:4000]))
+        reporter = item.config.pluginmanager.getplugin("terminalreporter")
+        if reporter:
+            reporter.write_line(f"{PROGRESS_PREFIX} {vfio_id(item)} {verdict.value} {duration:.1f}s")
 
 
 def pytest_runtest_setup(item):
