@@ -27,6 +27,7 @@ unit: setup
 
 bench: setup
 	$(PY) benchmarks/build_times.py
+	$(PY) benchmarks/suite_times.py
 
 doctor: setup
 	$(HIL) doctor

@@ -39,7 +39,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it)."""
     out.mkdir(parents=True, exist_ok=True)
     ports = UdpPorts()
-    bootargs = f"vfio.enable_unsafe_noiommu_mode=1 {extra_bootargs}".strip()
+    noiommu = "vfio.enable_unsafe_noiommu_mode=1" if target.iommu_mode == "noiommu" else ""
+    bootargs = f"{noiommu} {extra_bootargs}".strip()
     if rdinit_override:     # the last rdinit= on the command line wins
         bootargs += f" rdinit={rdinit_override}"
     env = {**os.environ,

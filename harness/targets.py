@@ -72,6 +72,12 @@ def _known_warnings(inst, attribute, value):
             raise ValueError(f"{attribute.name}: pattern {item['pattern']!r} is not a regular expression: {exc}")
 
 
+def _quiescence(value):
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and re.match(r"^0x[0-9a-fA-F]+$", v) for k, v in value.items()):
+        raise ValueError(f"dut_quiescence must map register names to hex masks like \"0x2002\", got {value!r}")
+
+
 def _nonempty_str(inst, attribute, value):
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
@@ -109,6 +115,12 @@ class TargetProfile:
         attrs.validators.matches_re(r"^[a-z0-9_]+$")))
     dma_window: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+:0x[0-9a-fA-F]+$")))
+    # Register bits that must read zero once the device is reset ({name: "0xMASK"}, names as the
+    # agent reports them), and which of those registers enable interrupt sources.
+    dut_quiescence: dict = attrs.field(factory=dict, validator=lambda i, a, v: _quiescence(v))
+    dut_irq_enable_registers: list = attrs.field(factory=list, validator=_str_list)
+    # noiommu: vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1); iommu: a real IOMMU
+    iommu_mode: str = attrs.field(default="noiommu", validator=attrs.validators.in_(["noiommu", "iommu"]))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     source_file: Path | None = attrs.field(default=None, eq=False)
 
@@ -157,6 +169,9 @@ def load_profile(path: Path) -> TargetProfile:
     for frag in profile.kconfig_paths():
         if not frag.is_file():
             raise TargetProfileError(f"{path}: field kconfig names {frag}, which does not exist")
+    unknown_irq = [r for r in profile.dut_irq_enable_registers if r not in profile.dut_quiescence]
+    if unknown_irq:
+        raise TargetProfileError(f"{path}: dut_irq_enable_registers {unknown_irq} are not in dut_quiescence")
     if profile.mgmt_features_off and "ethtool" not in profile.userspace_packages:
         raise TargetProfileError(f"{path}: mgmt_features_off needs ethtool; add it to userspace_packages")
     if not profile.lab_config_path().is_file():

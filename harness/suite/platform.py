@@ -122,12 +122,28 @@ def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
     return evidence
 
 
+def busy_bits(t: TargetProfile, quiescence: dict) -> dict:
+    """Registers (from the agent's quiescence line) with bits set that the profile says must be zero."""
+    out = {}
+    for reg, mask in t.dut_quiescence.items():
+        if reg not in quiescence:
+            raise InfrastructureError(f"the agent reported no {reg}; it reported {sorted(quiescence)}")
+        bits = int(quiescence[reg], 16) & int(mask, 16)
+        if bits:
+            out[reg] = hex(bits)
+    return out
+
+
+def irq_armed(t: TargetProfile, quiescence: dict) -> bool:
+    return any(r in busy_bits(t, quiescence) for r in t.dut_irq_enable_registers)
+
+
 def dma_bled(evidence: dict) -> bool:
     return evidence["gap_check"]["changed"] > 0
 
 
-def irq_bled(evidence: dict) -> bool:
+def irq_bled(t: TargetProfile, evidence: dict) -> bool:
     """The next tenant got interrupts, or got the device with its interrupt sources still armed
     (then any event raises one; whether one was already pending at death is timing)."""
     nt = evidence["next_tenant"]
-    return nt["irqs"] > 0 or nt["quiescence"]["irq_armed"]
+    return nt["irqs"] > 0 or irq_armed(t, nt["quiescence"])

@@ -63,3 +63,13 @@ def test_compatible_split_by_a_yaml_flow_list_is_caught(tmp_path):
     path.write_text(path.read_text().replace("- calxeda,hb-xgmac", "- calxeda\n- hb-xgmac"))
     with pytest.raises(TargetProfileError, match="not device-tree compatibles"):
         load_profile(path)
+
+
+def test_irq_registers_must_be_quiescence_registers(tmp_path):
+    with pytest.raises(TargetProfileError, match="not in dut_quiescence"):
+        load_profile(_profile(tmp_path, dut_irq_enable_registers=["DMA_STATUS"]))
+
+
+def test_quiescence_masks_must_be_hex(tmp_path):
+    with pytest.raises(TargetProfileError, match="hex masks"):
+        load_profile(_profile(tmp_path, dut_quiescence={"DMA_CONTROL": 2}))
