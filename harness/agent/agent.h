@@ -25,6 +25,7 @@ void agent_json_int(struct agent_json *j, const char *key, long long val);
 void agent_json_hex(struct agent_json *j, const char *key, unsigned long long val);
 void agent_json_bool(struct agent_json *j, const char *key, bool val);
 void agent_json_end(struct agent_json *j);
+void agent_json_errno(const char *op, const char *what, int err);
 
 /*
  * AGENT_CHECK: like the kernel selftests' VFIO_ASSERT_*: on failure print the

@@ -48,18 +48,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void fail(const char *op, const char *what, int err)
-{
-	struct agent_json j;
-
-	agent_json_begin(&j, "error");
-	agent_json_str(&j, "op", op);
-	agent_json_str(&j, "what", what);
-	agent_json_int(&j, "errno", err);
-	agent_json_str(&j, "strerror", strerror(err));
-	agent_json_end(&j);
-}
-
 /* "PHYS:SIZE", e.g. 0x38000000:0x100000 */
 static int parse_window(const char *text, uint64_t *phys, uint64_t *size)
 {
@@ -88,7 +76,7 @@ int agent_session_open(struct agent_session *s, const char *name, const char *co
 	s->irq_fd = -1;
 	s->ops = agent_ops_find(compatible);
 	if (!s->ops) {
-		fail("ops", compatible, ENOENT);
+		agent_json_errno("ops", compatible, ENOENT);
 		return -1;
 	}
 	if (agent_vfio_open(name, &s->dev))
@@ -101,7 +89,7 @@ int agent_session_open(struct agent_session *s, const char *name, const char *co
 	}
 	map = mmap(NULL, s->ops->regs_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->dev.device_fd, (off_t)r.offset);
 	if (map == MAP_FAILED) {
-		fail("mmap region 0", name, errno);
+		agent_json_errno("mmap region 0", name, errno);
 		return -1;
 	}
 	s->dev.regs = map;
@@ -113,7 +101,7 @@ static int session_probe_init(struct agent_session *s, bool init)
 {
 	AGENT_CHECK_EQ(s->state, AGENT_OPENED);
 	if (s->ops->probe(&s->dev)) {
-		fail("probe", s->ops->name, ENODEV);
+		agent_json_errno("probe", s->ops->name, ENODEV);
 		return -1;
 	}
 	s->state = AGENT_PROBED;
@@ -129,7 +117,7 @@ int agent_session_irq_register(struct agent_session *s)
 	AGENT_CHECK_EQ(s->state >= AGENT_OPENED, 1);
 	s->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->irq_fd < 0) {
-		fail("eventfd", "irq 0", errno);
+		agent_json_errno("eventfd", "irq 0", errno);
 		return -1;
 	}
 	return agent_session_irq_register_again(s);
@@ -169,13 +157,13 @@ int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64
 	void *va;
 
 	if (fd < 0) {
-		fail("open", "/dev/mem", errno);
+		agent_json_errno("open", "/dev/mem", errno);
 		return -1;
 	}
 	va = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)phys);
 	close(fd);
 	if (va == MAP_FAILED) {
-		fail("mmap /dev/mem", "dma window", errno);
+		agent_json_errno("mmap /dev/mem", "dma window", errno);
 		return -1;
 	}
 	win->phys = phys;
@@ -260,7 +248,7 @@ int agent_cmd_tenant(int argc, char **argv)
 		pid_t child = fork();
 
 		if (child < 0) {
-			fail("fork", "holder", errno);
+			agent_json_errno("fork", "holder", errno);
 			return 1;
 		}
 		if (child == 0) {               /* the holder: owns copies of every fd, does nothing */

@@ -104,3 +104,16 @@ void agent_check_failed(const char *file, int line, const char *expr,
 	agent_json_str(&j, "strerror", strerror(err));
 	agent_json_end(&j);
 }
+
+/* An operation failed with errno `err`: one JSON "error" line naming the op and its object. */
+void agent_json_errno(const char *op, const char *what, int err)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, "error");
+	agent_json_str(&j, "op", op);
+	agent_json_str(&j, "what", what);
+	agent_json_int(&j, "errno", err);
+	agent_json_str(&j, "strerror", strerror(err));
+	agent_json_end(&j);
+}

@@ -14,18 +14,6 @@
 
 #include "agent.h"
 
-static void json_errno(const char *op, const char *what, int err)
-{
-	struct agent_json j;
-
-	agent_json_begin(&j, "error");
-	agent_json_str(&j, "op", op);
-	agent_json_str(&j, "what", what);
-	agent_json_int(&j, "errno", err);
-	agent_json_str(&j, "strerror", strerror(err));
-	agent_json_end(&j);
-}
-
 /* Group number of a platform device, from its sysfs iommu_group link; -1 if none. */
 static int device_group(const char *name)
 {
@@ -50,7 +38,7 @@ static int open_group_path(const char *name, struct agent_vfio_device *dev)
 	int type;
 
 	if (group < 0) {
-		json_errno("find_group", name, ENODEV);
+		agent_json_errno("find_group", name, ENODEV);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
@@ -61,7 +49,7 @@ static int open_group_path(const char *name, struct agent_vfio_device *dev)
 		dev->noiommu = true;
 	}
 	if (dev->group_fd < 0) {
-		json_errno("open_group", path, errno);
+		agent_json_errno("open_group", path, errno);
 		return -1;
 	}
 	AGENT_CHECK_IOCTL(dev->group_fd, VFIO_GROUP_GET_STATUS, &status);
@@ -69,7 +57,7 @@ static int open_group_path(const char *name, struct agent_vfio_device *dev)
 
 	dev->container_fd = open("/dev/vfio/vfio", O_RDWR);
 	if (dev->container_fd < 0) {
-		json_errno("open_container", "/dev/vfio/vfio", errno);
+		agent_json_errno("open_container", "/dev/vfio/vfio", errno);
 		return -1;
 	}
 	AGENT_CHECK_EQ(ioctl(dev->container_fd, VFIO_GET_API_VERSION), VFIO_API_VERSION);
@@ -80,7 +68,7 @@ static int open_group_path(const char *name, struct agent_vfio_device *dev)
 	AGENT_CHECK_IOCTL(dev->container_fd, VFIO_SET_IOMMU, type);
 	dev->device_fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, name);
 	if (dev->device_fd < 0) {
-		json_errno("VFIO_GROUP_GET_DEVICE_FD", name, errno);
+		agent_json_errno("VFIO_GROUP_GET_DEVICE_FD", name, errno);
 		return -1;
 	}
 	dev->path = "group";
@@ -108,7 +96,7 @@ static int open_cdev_path(const char *name, struct agent_vfio_device *dev)
 		return -1;
 	dev->device_fd = open(path, O_RDWR);
 	if (dev->device_fd < 0) {
-		json_errno("open_cdev", path, errno);
+		agent_json_errno("open_cdev", path, errno);
 		return -1;
 	}
 	/* No-IOMMU cdevs bind with iommufd = -1; otherwise /dev/iommu provides one. */
@@ -130,7 +118,7 @@ int agent_vfio_open(const char *name, struct agent_vfio_device *dev)
 #ifdef VFIO_DEVICE_BIND_IOMMUFD
 		return open_cdev_path(name, dev);
 #else
-		json_errno("open_cdev", "built without VFIO_DEVICE_BIND_IOMMUFD in <linux/vfio.h>", ENOTSUP);
+		agent_json_errno("open_cdev", "built without VFIO_DEVICE_BIND_IOMMUFD in <linux/vfio.h>", ENOTSUP);
 		return -1;
 #endif
 	}
