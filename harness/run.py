@@ -35,14 +35,12 @@ class _Terminated(Exception):
 
 
 def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
-              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None, rdinit_override: str = "") -> dict:
+              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None) -> dict:
     """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it)."""
     out.mkdir(parents=True, exist_ok=True)
     ports = UdpPorts()
     noiommu = "vfio.enable_unsafe_noiommu_mode=1" if target.iommu_mode == "noiommu" else ""
     bootargs = f"{noiommu} {extra_bootargs}".strip()
-    if rdinit_override:     # the last rdinit= on the command line wins
-        bootargs += f" rdinit={rdinit_override}"
     env = {**os.environ,
            **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s),
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",

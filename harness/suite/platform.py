@@ -57,8 +57,7 @@ def current_driver(ssh, device: str) -> str | None:
 
 
 def bind_to_vfio(ssh, device: str) -> None:
-    ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
-                  f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
+    unbind(ssh, device)
     ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{device}/driver_override")
     ssh.run(f"echo {device} > /sys/bus/platform/drivers_probe")   # may fail: the tests judge the result
 

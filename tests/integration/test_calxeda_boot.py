@@ -1,7 +1,6 @@
 """The built Calxeda kernel boots under QEMU -M highbank and -M midway to the ready marker,
 and the on-target agent reports real VFIO state."""
 
-import json
 import re
 import subprocess
 
@@ -11,14 +10,11 @@ from harness.artifacts import build_artifacts
 from harness.bootlog import scan, unexpected
 from harness.kernel.spec import parse_kernel_spec
 from harness.lab.session import booted
+from harness.suite import platform
 
 pytestmark = pytest.mark.integration
 
 DUT = "fff50000.ethernet"
-
-
-def agent_json(lines):
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def test_artifacts_are_complete(highbank_artifacts):
@@ -67,24 +63,21 @@ def test_boots_to_ready_and_agent_reports_vfio(board, board_artifacts, tmp_path)
         assert (tmp_path / "down.bin").read_bytes() == blob
 
         # Before vfio is loaded the agent says so instead of failing.
-        info = agent_json(s.ssh.run("vfio-hil-agent info")[0])
+        info = platform.events(s.ssh.run("vfio-hil-agent info")[0])
         assert info[0]["event"] == "info" and info[0]["vfio_module"] is False and info[0]["container"] is False
 
         # Bind the device under test to vfio-platform; the reset module must be
         # loaded by the kernel's own request_module("vfio-reset:calxeda,hb-xgmac").
         s.ssh.run_check("modprobe vfio_platform")
         assert "vfio_platform_calxedaxgmac" not in "\n".join(s.ssh.run_check("cat /proc/modules"))
-        s.ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{DUT}/driver ] || "
-                        f"echo {DUT} > /sys/bus/platform/devices/{DUT}/driver/unbind")
-        s.ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{DUT}/driver_override")
-        s.ssh.run_check(f"echo {DUT} > /sys/bus/platform/drivers_probe")
+        platform.bind_to_vfio(s.ssh, DUT)
         modules = "\n".join(s.ssh.run_check("cat /proc/modules"))
         assert "vfio_platform_calxedaxgmac" in modules
 
-        selftest = agent_json(s.ssh.run_check("vfio-hil-agent selftest"))
+        selftest = platform.events(s.ssh.run_check("vfio-hil-agent selftest"))
         assert selftest[-1] == {"event": "selftest", "result": "ok", "api_version": 0}
 
-        events = agent_json(s.ssh.run_check("vfio-hil-agent info"))
+        events = platform.events(s.ssh.run_check("vfio-hil-agent info"))
         info = events[0]
         assert info["container"] and info["ext_noiommu"] and info["noiommu_mode"] == "Y"
         assert any(e["event"] == "vfio_node" and "noiommu-" in e["path"] for e in events)
@@ -100,20 +93,13 @@ def test_boots_to_ready_and_agent_reports_vfio(board, board_artifacts, tmp_path)
         assert not bad, f"{name}: " + "\n---\n".join(f"line {i.line_no}: {i.text}" for i in bad)
 
 
-def bind_to_vfio(ssh, device):
-    ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
-                  f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
-    ssh.run_check(f"echo vfio-platform > /sys/bus/platform/devices/{device}/driver_override")
-    ssh.run_check(f"echo {device} > /sys/bus/platform/drivers_probe")
-
-
 def test_null_reset_control_replaces_the_handler(board, board_artifacts, tmp_path):
     """The negative control binds in the real handler's place, and opening the device runs it."""
     ko = "/lib/vfio-hil/null-reset/calxeda_hb-xgmac/vfio_null_reset.ko"
     with booted(board, board_artifacts, tmp_path / "boot",
                 extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:
         s.ssh.run_check("modprobe vfio_platform")
-        bind_to_vfio(s.ssh, DUT)
+        platform.bind_to_vfio(s.ssh, DUT)
         assert "vfio_platform_calxedaxgmac" in "\n".join(s.ssh.run_check("cat /proc/modules"))
         s.ssh.run_check(f"echo {DUT} > /sys/bus/platform/drivers/vfio-platform/unbind")
         s.ssh.run_check("rmmod vfio_platform_calxedaxgmac")
@@ -122,7 +108,7 @@ def test_null_reset_control_replaces_the_handler(board, board_artifacts, tmp_pat
         modules = "\n".join(s.ssh.run_check("cat /proc/modules"))
         assert "vfio_null_reset" in modules and "vfio_platform_calxedaxgmac" not in modules
 
-        events = agent_json(s.ssh.run_check("vfio-hil-agent info"))   # opens the device: reset runs
+        events = platform.events(s.ssh.run_check("vfio-hil-agent info"))   # opens the device: reset runs
         (device,) = [e for e in events if e["event"] == "device"]
         assert device["reset"]
         dmesg = "\n".join(s.ssh.run_check("dmesg"))

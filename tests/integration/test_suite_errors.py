@@ -29,8 +29,9 @@ def verdicts(doc):
 
 def test_kernel_panic_is_error_not_fail(highbank, artifacts, tmp_path):
     started = time.monotonic()
-    doc = run_suite(highbank, artifacts, tmp_path, say=lambda m: None, extra_bootargs="init=/nonexistent",
-                    rdinit_override="/nonexistent", boot_timeout_s=60)
+    # The later rdinit= on the command line overrides the harness's rdinit=/init.
+    doc = run_suite(highbank, artifacts, tmp_path, say=lambda m: None,
+                    extra_bootargs="init=/nonexistent rdinit=/nonexistent", boot_timeout_s=60)
     assert time.monotonic() - started < 90
     assert set(verdicts(doc).values()) == {"error"}, verdicts(doc)
     assert "Kernel panic" in doc["tests"][0]["reason"]
