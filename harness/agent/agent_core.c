@@ -339,6 +339,33 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	return 0;
 }
 
+/* Writes the canary over the window's buffers and hands the ring back to the device. */
+static void canary_fill(const struct agent_device_ops *ops, struct agent_dma_window *win, uint8_t pattern)
+{
+	uint64_t off;
+
+	for (off = ops->buffers_offset(); off < win->size; off++)
+		win->va[off] = pattern;
+	ops->rearm_window(win);
+}
+
+/* Counts canary bytes no longer equal to `pattern`; *first gets the first such offset (or UINT64_MAX). */
+static uint64_t canary_changed(const struct agent_device_ops *ops, struct agent_dma_window *win, uint8_t pattern,
+			       uint64_t *first)
+{
+	uint64_t off, changed = 0;
+
+	*first = UINT64_MAX;
+	for (off = ops->buffers_offset(); off < win->size; off++) {
+		if (win->va[off] != pattern) {
+			if (!changed)
+				*first = off;
+			changed++;
+		}
+	}
+	return changed;
+}
+
 /*
  * canary fill|check --compat C --window PHYS:SIZE [--pattern 0xa5]: through
  * /dev/mem only; the VFIO device is never opened, so no reset is triggered.
@@ -352,7 +379,7 @@ int agent_cmd_canary(int argc, char **argv)
 	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
 	struct agent_dma_window win;
 	struct agent_json j;
-	uint64_t phys, size, off, changed = 0, first = UINT64_MAX;
+	uint64_t phys, size, changed = 0, first = UINT64_MAX;
 
 	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) ||
 	    (strcmp(mode, "fill") && strcmp(mode, "check"))) {
@@ -361,17 +388,10 @@ int agent_cmd_canary(int argc, char **argv)
 	}
 	if (agent_session_map_window(&win, phys, size))
 		return 1;
-	for (off = ops->buffers_offset(); off < size; off++) {
-		if (mode[0] == 'f') {
-			win.va[off] = (uint8_t)pattern;
-		} else if (win.va[off] != (uint8_t)pattern) {
-			changed++;
-			if (first == UINT64_MAX)
-				first = off;
-		}
-	}
 	if (mode[0] == 'f')
-		ops->rearm_window(&win);
+		canary_fill(ops, &win, (uint8_t)pattern);
+	else
+		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
 	agent_json_begin(&j, "canary");
 	agent_json_str(&j, "mode", mode);
 	agent_json_hex(&j, "window", phys);
@@ -394,7 +414,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	unsigned int pattern = CANARY_DEFAULT;
 	struct agent_session s;
 	struct agent_json j;
-	uint64_t phys, size, off, changed = 0, t0;
+	uint64_t phys, size, changed, first, t0;
 	long long irqs = 0;
 	int rc;
 
@@ -413,9 +433,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	if (rc)
 		return 1;
 	s.ops->read_quiescence(&s.dev);
-	for (off = s.ops->buffers_offset(); off < size; off++)
-		s.win.va[off] = (uint8_t)pattern;
-	s.ops->rearm_window(&s.win);
+	canary_fill(s.ops, &s.win, (uint8_t)pattern);
 	/* Interrupts from before the reset are still counted in the eventfd: drain
 	 * them, then unmask. A line still asserted fires again on unmask, so an
 	 * interrupt the reset failed to stop is still seen. */
@@ -430,8 +448,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 			return 1;
 		irqs += n;
 	}
-	for (off = s.ops->buffers_offset(); off < size; off++)
-		changed += s.win.va[off] != (uint8_t)pattern;
+	changed = canary_changed(s.ops, &s.win, (uint8_t)pattern, &first);
 	agent_json_begin(&j, "after_reset");
 	agent_json_int(&j, "watch_ms", watch_ms);
 	agent_json_int(&j, "canary_changed", (long long)changed);
