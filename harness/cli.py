@@ -1,4 +1,4 @@
-"""vfio-hil command line: doctor, targets, build, boot, run."""
+"""vfio-hil command line: doctor, targets, build, boot, run, report, matrix, compare."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from harness.errors import VfioHilError
 DEFAULT_KERNEL = "debian:6.1"
 
 
-def _add_build_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", required=True, help="target profile name (see `vfio-hil targets`)")
+def _add_build_args(p: argparse.ArgumentParser, target_required: bool = True) -> None:
+    p.add_argument("--target", required=target_required, help="target profile name (see `vfio-hil targets`)")
     p.add_argument("--kernel", default=DEFAULT_KERNEL,
                    help="kernel spec: debian:6.1, debian:sid, debian:7.2@sid, path:/abs/tree (default %(default)s)")
     p.add_argument("--kernel-patch", action="append", default=[], type=Path, metavar="FILE",
@@ -105,23 +105,91 @@ def cmd_doctor(args) -> int:
     return 0 if not missing else 1
 
 
-def cmd_run(args) -> int:
-    from harness.artifacts import build_artifacts
-    from harness.paths import REPORTS_DIR
-    from harness.run import exit_code, print_summary, run_suite
-
-    target, spec = _resolve(args)
+def _check_runnable(target) -> None:
     if not (target.dut_device and target.dut_compatible and target.dma_window and target.dut_reset_module):
         from harness.errors import TargetProfileError
 
         raise TargetProfileError(f"{target.source_file}: `run` needs dut_device, dut_compatible, "
                                  f"dut_reset_module and dma_window")
+
+
+def cmd_run(args) -> int:
+    from harness.artifacts import build_artifacts
+    from harness.paths import REPORTS_DIR
+    from harness.run import exit_code, print_summary, run_suite
+
+    if args.matrix:
+        return cmd_run_matrix(args)
+    if not args.target:
+        from harness.errors import UsageError
+
+        raise UsageError("run needs --target NAME (see `vfio-hil targets`), or --matrix for every QEMU target")
+    target, spec = _resolve(args)
+    _check_runnable(target)
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
     out = Path(args.out or REPORTS_DIR / "runs" /
                f"{target.name}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     doc = run_suite(target, art, out, say=_say)
     print_summary(doc, out)
+    print(f"reports: {out}/report.html, junit.xml, kcidb.json, summary.md")
     return exit_code(doc)
+
+
+def cmd_run_matrix(args) -> int:
+    from harness.matrix_run import run_matrix
+
+    return run_matrix(args, say=_say)
+
+
+def cmd_report(args) -> int:
+    from harness.errors import UsageError
+    from harness.report import load_runs, write_reports
+
+    runs = load_runs(args.dirs)
+    if args.out is None and len(args.dirs) > 1:
+        raise UsageError(f"{len(args.dirs)} result directories make one combined report: say where it goes "
+                         f"with --out DIR")
+    out = Path(args.out or args.dirs[0])
+    for path in write_reports(runs, out):
+        print(path)
+    return 0
+
+
+def _result_dirs(paths: list[Path]) -> list[Path]:
+    """Result directories, or directories whose children are result directories (e.g. reports/runs)."""
+    out = []
+    for p in paths:
+        if (p / "run.json").exists() or not p.is_dir():
+            out.append(p)      # load_run names what is wrong with it
+        else:
+            kids = sorted(c for c in p.iterdir() if (c / "run.json").exists())
+            out += kids or [p]
+    return out
+
+
+def cmd_matrix(args) -> int:
+    from harness.errors import UsageError
+    from harness.report import load_runs
+    from harness.report.matrix import write_matrix
+
+    if args.out is None and len(args.dirs) > 1:
+        raise UsageError("several directories make one matrix: say where it goes with --out DIR")
+    runs = load_runs(_result_dirs(args.dirs))
+    for path in write_matrix(runs, Path(args.out or args.dirs[0])):
+        print(path)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from harness.report import load_run
+    from harness.report.compare import compare, render_markdown
+
+    c = compare(load_run(args.old), load_run(args.new))
+    text = render_markdown(c)
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text)
+    return 1 if c.regressions else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,10 +205,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_args(p)
     p.add_argument("--log-dir", help="where to keep the console log (default reports/boots/...)")
     p.set_defaults(fn=cmd_boot)
-    p = sub.add_parser("run", help="build, boot and run the HIL reset/bleed suite; writes results.json")
-    _add_build_args(p)
-    p.add_argument("--out", help="result directory (default reports/runs/<target>-<release>-<time>)")
+    p = sub.add_parser("run", help="build, boot and run the HIL reset/bleed suite; writes results and reports")
+    _add_build_args(p, target_required=False)
+    p.add_argument("--out", help="result directory (default reports/runs/<target>-<release>-<time>); "
+                                 "with --matrix, the directory of the matrix and its runs")
+    p.add_argument("--matrix", action="store_true",
+                   help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
+                        "the removal-impact matrix")
+    p.add_argument("--matrix-kernels", default="debian:6.1,debian:sid", metavar="SPEC,SPEC",
+                   help="kernels of the matrix (default %(default)s)")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="result directories of `vfio-hil run`")
+    p.add_argument("--out", type=Path, help="where the reports go (default: the result directory, if only one)")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("matrix", help="the removal-impact matrix (targets x kernels) as matrix.md and matrix.html")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="result directories, or directories holding them (e.g. reports/runs)")
+    p.add_argument("--out", type=Path, help="where matrix.md/.html go (default: DIR, if only one)")
+    p.set_defaults(fn=cmd_matrix)
+    p = sub.add_parser("compare", help="verdicts and evidence that changed between two runs; exit 1 on a regression")
+    p.add_argument("old", type=Path, metavar="OLD", help="result directory of the reference run")
+    p.add_argument("new", type=Path, metavar="NEW", help="result directory of the run under judgement")
+    p.add_argument("--out", type=Path, help="also write the comparison (Markdown) to this file")
+    p.set_defaults(fn=cmd_compare)
     return parser
 
 

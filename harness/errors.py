@@ -7,7 +7,8 @@
     │   ├── KernelSpecError         kernel spec not of a known form, or tree missing
     │   ├── PatchError              a --kernel-patch does not apply (names patch + hunk)
     │   ├── FragmentError           Kconfig fragment symbol did not land, and it is not a finding
-    │   └── HostError               host lacks a tool/package/disk space (names the fix)
+    │   ├── HostError               host lacks a tool/package/disk space (names the fix)
+    │   └── ResultsError            a result directory given to report/matrix/compare is not one
     └── InfrastructureError (exit 3) something we ran broke: carries command, rc, log tail
         └── CommandError
 
@@ -49,6 +50,10 @@ class FragmentError(UsageError):
 
 
 class HostError(UsageError):
+    pass
+
+
+class ResultsError(UsageError):
     pass
 
 

@@ -117,6 +117,9 @@ def write_summary(out_dir: Path, header: dict, planned: list[str] | None = None)
 
 
 def exit_code(doc: dict) -> int:
-    """0 only when nothing failed, errored or was inconclusive."""
+    """3 when the run did not finish (interrupted, or tests never reached); otherwise 0 only
+    when nothing failed, errored or was inconclusive, else 1."""
+    if doc.get("interrupted") or any(t.get("reason") == "not reached" for t in doc["tests"]):
+        return 3
     bad = {Verdict.FAIL.value, Verdict.ERROR.value, Verdict.INCONCLUSIVE.value}
     return 1 if any(t["verdict"] in bad for t in doc["tests"]) else 0

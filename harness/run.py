@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.artifacts import Artifacts
 from harness.lab.session import DEFAULT_BOOT_TIMEOUT_S, lab_variables
 from harness.paths import PROJECT_ROOT
+from harness.report import load_run, write_reports
 from harness.results import exit_code, write_summary
 from harness.suite.plugin import PROGRESS_PREFIX
 from harness.targets import TargetProfile
@@ -48,11 +49,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
             "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
             "-o", "testpaths=", "-q", "-rA", "-p", "no:cacheprovider", f"--junitxml={out / 'pytest-junit.xml'}"]
-    header = {"target": target.name,
-              "kernel": {"spec": art.meta["kernel_spec"], "release": art.meta["release"],
-                         "patches": art.meta["patches"], "source_hash": art.meta["source_hash"]},
-              "artifacts": str(art.dir), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    (out / "run.json").write_text(json.dumps({**header, "argv": argv}, indent=2) + "\n")
+    header = run_header(target, art)
+    _write_json(out / "run.json", {**header, "argv": argv})
 
     def on_term(signum, frame):
         raise _Terminated()
@@ -81,7 +79,40 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
         signal.signal(signal.SIGTERM, old)
     planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
     header["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return write_summary(out, header, planned)
+    doc = write_summary(out, header, planned)
+    _write_json(out / "run.json", {**header, "argv": argv})
+    # The reports are rebuilt from results.jsonl, the same way `vfio-hil report DIR` does.
+    write_reports([load_run(out)], out)
+    return doc
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def run_header(target: TargetProfile, art: Artifacts) -> dict:
+    """What the reports need to know about the run besides its results, copied in so that a
+    result directory stands on its own (the artifact cache may be gone when it is read)."""
+    m = art.meta
+    handler = None
+    if target.dut_reset_config:
+        symbol = f"CONFIG_{target.dut_reset_config}"
+        value = "not set"
+        for line in art.path("config").read_text().splitlines():
+            if line.startswith(symbol + "="):
+                value = line.split("=", 1)[1]
+        handler = {"symbol": symbol, "value": value}
+    return {"target": target.name, "description": target.description,
+            "dut": {"device": target.dut_device, "compatible": target.dut_compatible,
+                    "reset_module": target.dut_reset_module, "handler_config": handler},
+            "kernel": {"spec": m["kernel_spec"], "release": m["release"], "patches": m["patches"],
+                       "source_hash": m["source_hash"], "source": m.get("source", {})},
+            "build": {"key": m["key"], "arch": m["arch"], "compiler": m.get("compiler", ""),
+                      "fragments": m.get("fragments", []), "fragment_hash": m.get("fragment_hash", ""),
+                      "kconfig_findings": m.get("kconfig_findings", []), "seconds": m.get("build_seconds")},
+            "artifacts": str(art.dir), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def _stream(child: subprocess.Popen, log, say, deadline: float) -> None:

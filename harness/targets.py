@@ -113,6 +113,9 @@ class TargetProfile:
     # The kernel module of the device's reset handler, as in /proc/modules.
     dut_reset_module: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^[a-z0-9_]+$")))
+    # Its Kconfig symbol (without CONFIG_): the matrix's "handler built?" reads it from the .config.
+    dut_reset_config: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^[A-Z0-9_]+$")))
     dma_window: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+:0x[0-9a-fA-F]+$")))
     # Register bits that must read zero once the device is reset ({name: "0xMASK"}, names as the

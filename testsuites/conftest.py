@@ -13,6 +13,8 @@ from harness.suite import platform
 from harness.targets import get_target
 from harness.traffic import FrameFeeder, UdpPorts
 
+DMESG_EXCERPT_LINES = 60
+
 
 @pytest.fixture(scope="session")
 def profile():
@@ -70,3 +72,21 @@ def teardown_runs():
 @pytest.fixture
 def evidence():
     return {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report)."""
+    ssh, evidence = item.funcargs.get("ssh"), item.funcargs.get("evidence")
+    mark = None
+    if ssh is not None and evidence is not None:
+        try:
+            mark = platform.dmesg_mark(ssh)
+        except Exception:   # a dead target: the test itself will say so, as an error
+            mark = None
+    yield
+    if mark is not None:
+        try:
+            evidence["dmesg_excerpt"] = platform.dmesg_since(ssh, mark)[-DMESG_EXCERPT_LINES:]
+        except Exception:
+            evidence["dmesg_excerpt"] = ["(the target did not answer after the test: no kernel log)"]

@@ -91,7 +91,7 @@ def test_teardown_dma_bleed(dut_bound, ssh, profile, teardown_runs, variant, evi
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_teardown_irq_bleed(dut_bound, ssh, profile, teardown_runs, variant, evidence):
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant)
-    evidence.update(next_tenant=ev["next_tenant"])
+    evidence.update(variant=variant, next_tenant=ev["next_tenant"], timeline=ev["timeline"])
     nt = ev["next_tenant"]
     assert not platform.irq_bled(profile, ev), (
         f"the next tenant got {nt['irqs']} IRQs (first at {nt['first_irq_ms']} ms) and found interrupts "

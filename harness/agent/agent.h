@@ -137,6 +137,7 @@ int agent_cmd_tenant(int argc, char **argv);
 int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);
 int agent_cmd_reset_check(int argc, char **argv);
+int agent_cmd_clock(int argc, char **argv);
 
 const struct agent_device_ops *agent_ops_find(const char *compatible);
 void agent_ops_list(void);

@@ -40,6 +40,8 @@ static bool has_flag(int argc, char **argv, const char *flag)
 	return false;
 }
 
+/* CLOCK_MONOTONIC in ms: every event of a timeline (tenant, death, canary,
+ * next tenant) carries it as "mono_ms", so the host can line them up. */
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -206,6 +208,7 @@ static void die_as(const char *how)
 	agent_json_begin(&j, "dying");
 	agent_json_str(&j, "how", how);
 	agent_json_int(&j, "pid", getpid());
+	agent_json_int(&j, "mono_ms", (long long)now_ms());
 	agent_json_end(&j);
 	if (!strcmp(how, "segv"))
 		*(volatile int *)0 = 0;         /* crash ourselves, as a buggy driver would */
@@ -284,6 +287,7 @@ int agent_cmd_tenant(int argc, char **argv)
 			last = now_ms();
 			agent_json_begin(&j, "progress");
 			agent_json_int(&j, "t_ms", (long long)(last - t0));
+			agent_json_int(&j, "mono_ms", (long long)last);
 			agent_json_int(&j, "irqs", (long long)irqs);
 			agent_json_int(&j, "frames", (long long)frames);
 			if (ioctl_loop)
@@ -293,6 +297,21 @@ int agent_cmd_tenant(int argc, char **argv)
 		if (die_after >= 0 && now_ms() - t0 >= (uint64_t)die_after)
 			die_as(die_how);
 	}
+}
+
+/* Timeline samples are at least this far apart, so an IRQ storm stays a few lines. */
+#define SAMPLE_MIN_MS 10
+
+/* One point of the next tenant's cumulative IRQ count; returns `mono`. */
+static uint64_t irq_sample(uint64_t mono, long long irqs)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, "irq_sample");
+	agent_json_int(&j, "mono_ms", (long long)mono);
+	agent_json_int(&j, "irqs", irqs);
+	agent_json_end(&j);
+	return mono;
 }
 
 /*
@@ -306,7 +325,7 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	long long first = -1, irqs = 0;
 	struct agent_session s;
 	struct agent_json j;
-	uint64_t t0;
+	uint64_t t0, sampled = 0;
 
 	if (!name || !compat) {
 		fprintf(stderr, "next-tenant: --device and --compat are required\n");
@@ -315,6 +334,7 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	if (agent_session_open(&s, name, compat) || agent_session_irq_register(&s))
 		return 1;
 	t0 = now_ms();
+	irq_sample(t0, 0);
 	while (now_ms() - t0 < (uint64_t)watch_ms && irqs < 1000) {
 		int n = wait_irq(&s, 50);
 
@@ -324,10 +344,13 @@ int agent_cmd_next_tenant(int argc, char **argv)
 			if (first < 0)
 				first = (long long)(now_ms() - t0);
 			irqs += n;
+			if (now_ms() - sampled >= SAMPLE_MIN_MS)
+				sampled = irq_sample(now_ms(), irqs);
 			if (agent_session_irq_unmask(&s))
 				return 1;
 		}
 	}
+	irq_sample(now_ms(), irqs);
 	if (session_probe_init(&s, false))
 		return 1;
 	agent_json_begin(&j, "next_tenant");
@@ -366,38 +389,79 @@ static uint64_t canary_changed(const struct agent_device_ops *ops, struct agent_
 	return changed;
 }
 
+static void canary_report(const char *mode, const struct agent_device_ops *ops, struct agent_dma_window *win,
+			  uint64_t changed, uint64_t first)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, "canary");
+	agent_json_str(&j, "mode", mode);
+	agent_json_hex(&j, "window", win->phys);
+	agent_json_int(&j, "bytes", (long long)(win->size - ops->buffers_offset()));
+	agent_json_int(&j, "changed", (long long)changed);
+	agent_json_int(&j, "first_changed_offset", first == UINT64_MAX ? -1 : (long long)first);
+	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	agent_json_end(&j);
+}
+
 /*
- * canary fill|check --compat C --window PHYS:SIZE [--pattern 0xa5]: through
- * /dev/mem only; the VFIO device is never opened, so no reset is triggered.
- * fill also hands the ring back to the device (memory only).
+ * canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5]
+ * [--ms 1000 --every 100]: through /dev/mem only; the VFIO device is never
+ * opened, so no reset is triggered. fill also hands the ring back to the device
+ * (memory only). watch is fill, then a "canary_sample" line (mono_ms, changed)
+ * every --every ms for --ms, then the final check line.
  */
 int agent_cmd_canary(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	const char *compat = arg(argc, argv, "--compat", NULL);
 	unsigned int pattern = (unsigned int)strtoul(arg(argc, argv, "--pattern", "0xa5"), NULL, 0) & 0xff;
+	int watch_ms = atoi(arg(argc, argv, "--ms", "1000")), every_ms = atoi(arg(argc, argv, "--every", "100"));
 	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
 	struct agent_dma_window win;
 	struct agent_json j;
-	uint64_t phys, size, changed = 0, first = UINT64_MAX;
+	uint64_t phys, size, changed, first = UINT64_MAX, t0;
 
-	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) ||
-	    (strcmp(mode, "fill") && strcmp(mode, "check"))) {
-		fprintf(stderr, "canary fill|check --compat C --window PHYS:SIZE [--pattern 0xa5]\n");
+	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
+	    (strcmp(mode, "fill") && strcmp(mode, "check") && strcmp(mode, "watch"))) {
+		fprintf(stderr, "canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5] "
+			"[--ms 1000 --every 100]\n");
 		return 2;
 	}
 	if (agent_session_map_window(&win, phys, size))
 		return 1;
-	if (mode[0] == 'f')
-		canary_fill(ops, &win, (uint8_t)pattern);
-	else
+	if (!strcmp(mode, "check")) {
 		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
-	agent_json_begin(&j, "canary");
-	agent_json_str(&j, "mode", mode);
-	agent_json_hex(&j, "window", phys);
-	agent_json_int(&j, "bytes", (long long)(size - ops->buffers_offset()));
-	agent_json_int(&j, "changed", (long long)changed);
-	agent_json_int(&j, "first_changed_offset", first == UINT64_MAX ? -1 : (long long)first);
+		canary_report("check", ops, &win, changed, first);
+		return 0;
+	}
+	canary_fill(ops, &win, (uint8_t)pattern);
+	canary_report("fill", ops, &win, 0, UINT64_MAX);
+	if (!strcmp(mode, "fill"))
+		return 0;
+	t0 = now_ms();
+	while (now_ms() - t0 < (uint64_t)watch_ms) {
+		usleep((useconds_t)every_ms * 1000);
+		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
+		agent_json_begin(&j, "canary_sample");
+		agent_json_int(&j, "mono_ms", (long long)now_ms());
+		agent_json_int(&j, "changed", (long long)changed);
+		agent_json_end(&j);
+	}
+	changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
+	canary_report("check", ops, &win, changed, first);
+	return 0;
+}
+
+/* clock: the CLOCK_MONOTONIC ms that timeline events carry (marks a kill the shell sent). */
+int agent_cmd_clock(int argc, char **argv)
+{
+	struct agent_json j;
+
+	(void)argc;
+	(void)argv;
+	agent_json_begin(&j, "clock");
+	agent_json_int(&j, "mono_ms", (long long)now_ms());
 	agent_json_end(&j);
 	return 0;
 }

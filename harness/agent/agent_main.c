@@ -15,7 +15,8 @@ static const struct agent_cmd cmds[] = {
 	{ "selftest", agent_cmd_selftest, "check the VFIO uAPI basics on this kernel" },
 	{ "tenant", agent_cmd_tenant, "arm RX DMA + IRQ and hold until killed (--device --compat --window)" },
 	{ "next-tenant", agent_cmd_next_tenant, "open, count IRQs from the first moment, read quiescence" },
-	{ "canary", agent_cmd_canary, "fill|check the DMA window through /dev/mem, never opening the device" },
+	{ "canary", agent_cmd_canary, "fill|check|watch the DMA window through /dev/mem, never opening the device" },
+	{ "clock", agent_cmd_clock, "print CLOCK_MONOTONIC ms, the clock every timeline event carries" },
 	{ "reset-check", agent_cmd_reset_check, "arm, VFIO_DEVICE_RESET, quiescence, watch for DMA" },
 };
 

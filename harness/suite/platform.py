@@ -16,6 +16,8 @@ VARIANTS = ["sigkill", "segv", "child_holds_fd", "exit_without_cleanup", "kill_d
 HOLD_S = 1.0          # tenant runs with DMA+IRQ armed and frames flowing before it dies
 GAP_S = 1.0           # how long the canary is watched between death and the next open
 NEXT_TENANT_MS = 1000
+TENANT_REPORT_MS = 100  # the tenant's progress lines: the timeline's resolution before death
+CANARY_EVERY_MS = 100   # the canary's samples: its resolution after death
 DEATH_DEADLINE_S = 10.0
 
 
@@ -81,15 +83,52 @@ def canary(ssh, t: TargetProfile, mode: str) -> dict:
                "canary")
 
 
+def canary_watch(ssh, t: TargetProfile) -> tuple[dict, dict, list[list[int]]]:
+    """Lay the canary, then sample how many of its bytes changed every CANARY_EVERY_MS for GAP_S.
+    Returns the fill line, the final check line and [[mono_ms, changed], ...]."""
+    evs = events(ssh.run_check(f"vfio-hil-agent canary watch --compat {t.dut_compatible} --window {t.dma_window} "
+                               f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS}", timeout=30))
+    lines = [e for e in evs if e.get("event") == "canary"]
+    if [e["mode"] for e in lines] != ["fill", "check"]:
+        raise InfrastructureError(f"canary watch printed {lines}, expected a fill then a check line")
+    samples = [[e["mono_ms"], e["changed"]] for e in evs if e.get("event") == "canary_sample"]
+    return lines[0], lines[1], samples
+
+
+def kill_now(ssh, pid: int) -> int:
+    """SIGKILL ``pid`` and return the target's CLOCK_MONOTONIC ms right after (the moment of death)."""
+    return one(ssh.run_check(f"kill -9 {pid} && vfio-hil-agent clock"), "clock")["mono_ms"]
+
+
 def next_tenant(ssh, t: TargetProfile) -> dict:
     evs = events(ssh.run_check(f"vfio-hil-agent next-tenant --device {t.dut_device} --compat {t.dut_compatible} "
                                f"--watch-ms {NEXT_TENANT_MS}", timeout=30))
-    return {**one(evs, "next_tenant"), "quiescence": one(evs, "quiescence")}
+    samples = [[e["mono_ms"], e["irqs"]] for e in evs if e.get("event") == "irq_sample"]
+    return {**one(evs, "next_tenant"), "quiescence": one(evs, "quiescence"), "irq_samples": samples}
+
+
+def timeline(death_ms: int, tenant: list[dict], canary_samples: list, canary_fill: dict, nt: dict) -> dict:
+    """The experiment on one axis, in ms relative to the moment of death (t = 0): the tenant's
+    cumulative IRQs and frames while it lived, the canary's changed bytes while nobody owned the
+    device, and the next tenant's cumulative IRQs from the moment it opened the device."""
+    rel = lambda ms: ms - death_ms  # noqa: E731
+    return {
+        "tenant": [[rel(e["mono_ms"]), e["irqs"], e["frames"]] for e in tenant
+                   if e.get("event") == "progress" and "mono_ms" in e],
+        "canary_laid_ms": rel(canary_fill["mono_ms"]),
+        "canary": [[rel(ms), changed] for ms, changed in canary_samples],
+        "next_open_ms": rel(nt["irq_samples"][0][0]) if nt["irq_samples"] else None,
+        "next_irqs": [[rel(ms), n] for ms, n in nt["irq_samples"]],
+    }
 
 
 def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
-    """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open."""
-    base = f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window}"
+    """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open.
+
+    The moment of death (t = 0 of the timeline) is when the device lost its last owner: the
+    tenant's own death, or for child_holds_fd the holder's."""
+    base = (f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window} "
+            f"--report-ms {TENANT_REPORT_MS}")
     extra = {"segv": f"--die-after-ms {int(HOLD_S * 1000)} --die-how segv",
              "exit_without_cleanup": f"--die-after-ms {int(HOLD_S * 1000)} --die-how exit",
              "child_holds_fd": "--fork-holder",
@@ -97,14 +136,17 @@ def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
     pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
     time.sleep(HOLD_S)
     evidence: dict = {"variant": variant}
+    death_ms = None
     if variant in ("sigkill", "child_holds_fd", "kill_during_ioctl"):
-        ssh.run_check(f"kill -9 {pid}")
+        death_ms = kill_now(ssh, pid)
     wait_gone(ssh, pid)
     tenant = events(ssh.run("cat /tmp/tenant.log")[0])
     evidence["tenant_last"] = tenant[-1] if tenant else None
     armed = [e for e in tenant if e.get("event") == "armed"]
     if not armed:
         raise InfrastructureError(f"the tenant never armed the device: {tenant}")
+    if death_ms is None:
+        death_ms = one(tenant, "dying")["mono_ms"]
     if variant == "child_holds_fd":
         holder = one(tenant, "holder")["pid"]
         # While the child holds the fd the device still has an owner: the kernel
@@ -112,12 +154,14 @@ def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
         canary(ssh, t, "fill")
         time.sleep(GAP_S)
         evidence["while_holder_lives"] = canary(ssh, t, "check")
-        ssh.run_check(f"kill -9 {holder}")
+        evidence["tenant_killed_ms"] = death_ms
+        death_ms = kill_now(ssh, holder)
+        evidence["tenant_killed_ms"] -= death_ms
         wait_gone(ssh, holder)
-    evidence["gap_fill"] = canary(ssh, t, "fill")
-    time.sleep(GAP_S)
-    evidence["gap_check"] = canary(ssh, t, "check")
-    evidence["next_tenant"] = next_tenant(ssh, t)
+    evidence["gap_fill"], evidence["gap_check"], samples = canary_watch(ssh, t)
+    nt = next_tenant(ssh, t)
+    evidence["timeline"] = timeline(death_ms, tenant, samples, evidence["gap_fill"], nt)
+    evidence["next_tenant"] = {k: v for k, v in nt.items() if k != "irq_samples"}
     return evidence
 
 

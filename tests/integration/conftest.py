@@ -38,3 +38,22 @@ def board(board_name):
 @pytest.fixture(scope="session")
 def board_artifacts(board, kernel_spec):
     return build_artifacts(board, parse_kernel_spec(kernel_spec), [])
+
+
+MATRIX_KERNELS = ["debian:6.1", "debian:sid"]
+
+
+@pytest.fixture(scope="session")
+def matrix_dir(tmp_path_factory):
+    """`vfio-hil run --matrix` through the real CLI: both boards on both kernels, once per session.
+    Exit code 1 is expected (6.1 fails reset.required_override); 2 or 3 would be a harness problem."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("matrix")
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--matrix", "--matrix-kernels",
+                           ",".join(MATRIX_KERNELS), "--out", str(out)],
+                          capture_output=True, text=True, timeout=3600)
+    (out / "cli.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode in (0, 1), f"run --matrix exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    return out

@@ -99,3 +99,43 @@ def test_qemu_killed_mid_suite_keeps_results_and_errors_the_rest(highbank, artif
     after = {x for _, x in v[6:]}
     assert "error" in after and "fail" not in after and "pass" not in after, v
     assert (tmp_path / "console" / "console_main").is_file()
+
+
+def test_sigterm_mid_suite_still_writes_all_four_reports(tmp_path):
+    """The real CLI, SIGTERMed (as a CI job's timeout does) once six tests have ended."""
+    import json
+    import subprocess
+    import sys
+
+    from junitparser import JUnitXml
+
+    from harness.report import REPORT_FILES
+
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--target", "qemu-highbank",
+                             "--kernel", "debian:6.1", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(read_jsonl(out / "results.jsonl")) < 6:
+            assert time.monotonic() < deadline and proc.poll() is None, "the run never got six tests in"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 240
+    for f in REPORT_FILES:
+        assert (out / f).stat().st_size > 0, f"{f} missing after SIGTERM:\n{output[-2000:]}"
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["interrupted"] == "_Terminated"
+    unreached = [t["id"] for t in doc["tests"] if t.get("reason") == "not reached"]
+    assert len(doc["tests"]) == 23 and unreached, doc["tests"]
+    assert "not reached" in (out / "summary.md").read_text() and "interrupted" in (out / "report.html").read_text()
+    kcidb = json.loads((out / "kcidb.json").read_text())
+    assert sum(t["status"] == "MISS" for t in kcidb["tests"]) == len(unreached)
+    (suite,) = list(JUnitXml.fromfile(str(out / "junit.xml")))
+    assert suite.tests == 23 and suite.skipped >= len(unreached)
+    assert proc.returncode == 3      # the run did not finish: never 0, whatever the verdicts so far

@@ -77,3 +77,37 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "vfio-hil"
     out = subprocess.run([str(script), "targets"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "qemu-highbank" in out.stdout
+
+
+def test_report_of_something_that_is_not_a_result_dir(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "no such result directory" in capsys.readouterr().err
+
+
+def test_combined_report_needs_out(tmp_path, capsys):
+    from .report_fixtures import full_run
+
+    a, b = full_run(tmp_path / "a"), full_run(tmp_path / "b")
+    assert main(["report", str(a), str(b)]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_compare_refuses_two_targets(tmp_path, capsys):
+    import json
+
+    from .report_fixtures import HEADER, full_run
+
+    a, b = full_run(tmp_path / "a"), full_run(tmp_path / "b")
+    (b / "run.json").write_text(json.dumps({**HEADER, "target": "qemu-midway"}))
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "two runs of one target" in capsys.readouterr().err
+
+
+def test_run_without_target_or_matrix(capsys):
+    assert main(["run"]) == 2
+    assert "--target" in capsys.readouterr().err
+
+
+def test_matrix_with_a_bad_kernel_spec_fails_before_running(capsys, tmp_path):
+    assert main(["run", "--matrix", "--matrix-kernels", "debian:6.1,ubuntu:22.04", "--out", str(tmp_path)]) == 2
+    assert "ubuntu:22.04" in capsys.readouterr().err

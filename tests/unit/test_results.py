@@ -55,10 +55,15 @@ def test_jsonl_survives_a_torn_last_line_and_summary_is_rebuilt(tmp_path):
     verdicts = {t["id"]: t["verdict"] for t in doc["tests"]}
     assert verdicts == {"boot": "pass", "bind.vfio": "skip", "teardown.sigkill.dma_bleed": "inconclusive"}
     assert json.loads((tmp_path / "results.json").read_text()) == doc
-    assert exit_code(doc) == 1
+    assert exit_code(doc) == 3      # bind.vfio was never reached
 
 
 def test_exit_code_zero_only_when_clean():
     assert exit_code({"tests": [{"verdict": "pass"}, {"verdict": "skip"}]}) == 0
     for bad in ("fail", "error", "inconclusive"):
         assert exit_code({"tests": [{"verdict": "pass"}, {"verdict": bad}]}) == 1
+
+
+def test_an_unfinished_run_never_exits_zero():
+    assert exit_code({"interrupted": "_Terminated", "tests": [{"verdict": "pass"}]}) == 3
+    assert exit_code({"tests": [{"verdict": "pass"}, {"verdict": "skip", "reason": "not reached"}]}) == 3

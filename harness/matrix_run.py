@@ -1,0 +1,72 @@
+"""`vfio-hil run --matrix`: every QEMU target on every matrix kernel, then the matrix.
+
+Each cell is one ordinary `vfio-hil run` into OUT/<target>-<kernel>/ (with its
+four report files), built from the cache when it can be. A cell whose build or
+run breaks is reported and the next one runs; the matrix shows it as not run and
+the exit code says so (3). Otherwise the exit code is that of the runs: 0 when
+every test of every run passed, 1 when any verdict was fail, error or inconclusive.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from harness.errors import UsageError, VfioHilError
+
+
+def qemu_targets() -> list:
+    """Targets that QEMU can run here and that have a device under test."""
+    from harness.targets import available_targets, get_target
+
+    out = []
+    for name in available_targets():
+        t = get_target(name)
+        if t.qemu_settings() and t.dut_device and t.dma_window:
+            out.append(t)
+    return out
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", spec).strip("-")
+
+
+def run_matrix(args, say=print) -> int:
+    from harness.artifacts import build_artifacts
+    from harness.kernel.spec import parse_kernel_spec
+    from harness.paths import REPORTS_DIR
+    from harness.report import load_runs
+    from harness.report.matrix import write_matrix
+    from harness.run import exit_code, print_summary, run_suite
+    from harness.targets import get_target
+
+    specs = [s.strip() for s in args.matrix_kernels.split(",") if s.strip()]
+    if not specs:
+        raise UsageError("--matrix-kernels is empty; give kernel specs such as debian:6.1,debian:sid")
+    parsed = [parse_kernel_spec(s) for s in specs]          # bad specs fail before anything runs
+    targets = [get_target(args.target)] if args.target else qemu_targets()
+    if not targets:
+        raise UsageError("no QEMU target with a device under test in targets/")
+    out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"matrix: {', '.join(t.name for t in targets)} x {', '.join(specs)} into {out}")
+    rc, dirs = 0, []
+    for spec_text, spec in zip(specs, parsed):
+        for target in targets:
+            cell = out / f"{target.name}-{_slug(spec_text)}"
+            try:
+                art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs,
+                                      say=say)
+                doc = run_suite(target, art, cell, say=say)
+            except VfioHilError as exc:
+                say(f"matrix cell {target.name} x {spec_text} did not run: {exc}")
+                rc = max(rc, 3)
+                continue
+            print_summary(doc, cell)
+            dirs.append(cell)
+            rc = max(rc, exit_code(doc))
+    if dirs:
+        for path in write_matrix(load_runs(dirs), out):
+            print(path)
+    return rc

@@ -1,0 +1,58 @@
+"""junit.xml: one testsuite per run, one testcase per test id, evidence in system-out.
+
+JUnit has four outcomes and vfio-hil five verdicts, so the mapping is explicit:
+fail -> <failure> (the kernel misbehaved), error -> <error> (the infrastructure
+broke; never a failure), skip -> <skipped>, and inconclusive -> <skipped
+type="inconclusive"> with "INCONCLUSIVE:" leading its message: neither a pass
+nor a failure, and named as such in every JUnit viewer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+from harness.report.runs import Run
+from harness.results import Verdict
+
+INCONCLUSIVE_TYPE = "inconclusive"
+
+
+def suite_name(run: Run) -> str:
+    return f"vfio-hil.{run.target}.{run.release}"
+
+
+def _case(run: Run, t) -> TestCase:
+    case = TestCase(t.id, classname=suite_name(run), time=round(t.duration_s, 3))
+    if t.verdict is Verdict.FAIL:
+        case.result = [Failure(t.reason or "failed", type_="fail")]
+    elif t.verdict is Verdict.ERROR:
+        case.result = [Error(t.reason or "infrastructure error", type_="infrastructure")]
+    elif t.verdict is Verdict.SKIP:
+        case.result = [Skipped(t.reason or "skipped", type_="skip")]
+    elif t.verdict is Verdict.INCONCLUSIVE:
+        case.result = [Skipped(f"INCONCLUSIVE: {t.reason}", type_=INCONCLUSIVE_TYPE)]
+    case.system_out = f"verdict: {t.verdict.value}\n" + json.dumps(t.evidence, indent=1, sort_keys=True)
+    return case
+
+
+def write_junit(runs: list[Run], path: Path) -> Path:
+    xml = JUnitXml("vfio-hil")
+    for run in runs:
+        suite = TestSuite(suite_name(run))
+        suite.timestamp = run.header.get("started", "")
+        for key, value in (("target", run.target), ("kernel", run.kernel_label),
+                           ("kernel.source_hash", run.kernel.get("source_hash", "")),
+                           ("result_dir", str(run.dir)), ("interrupted", run.interrupted or "no")):
+            suite.add_property(key, value)
+        for t in run.tests:
+            suite.add_testcase(_case(run, t))
+        suite.update_statistics()
+        xml.add_testsuite(suite)
+    xml.update_statistics()
+    tmp = path.with_suffix(".tmp")
+    xml.write(str(tmp), pretty=True)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,184 @@
+"""The removal-impact matrix: rows are targets, columns kernels, and each cell answers the
+questions a deprecation or removal patch has to: is the reset handler built, is it loaded
+automatically, does it stop DMA and IRQs after every kind of abnormal teardown
+(effective), does the device bleed without it (necessary), does the kernel print the
+deprecation message, and what that adds up to.
+
+Every answer comes from the run's own results, and an answer the run could not give is
+"unknown", never "yes" or "no".
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import attrs
+
+from harness.report.html import _env, css
+from harness.report.runs import Run
+from harness.results import Verdict
+
+QUESTIONS = [("built", "handler built?"), ("autoloaded", "autoloaded on bind?"),
+             ("effective", "effective? (no bleed after teardown, all variants)"),
+             ("necessary", "necessary? (the device bleeds without it)"),
+             ("deprecation", "deprecation message?"), ("overall", "overall")]
+_BLEED = re.compile(r"^teardown\.[\w-]+\.(dma|irq)_bleed$")
+_CONTROL = re.compile(r"^control\.null_reset\.([\w-]+)$")
+
+
+@attrs.frozen
+class Cell:
+    text: str
+    state: str    # good | bad | unknown | info: how the cell is coloured
+
+
+def _not_proven(tests) -> str:
+    parts = {}
+    for t in tests:
+        label = "not reached" if t.verdict is Verdict.SKIP and t.reason == "not reached" else t.verdict.value
+        parts[label] = parts.get(label, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in parts.items())
+
+
+def built(run: Run) -> Cell:
+    h = (run.header.get("dut") or {}).get("handler_config")
+    if not h:
+        return Cell("unknown (the run did not record the handler's Kconfig symbol)", "unknown")
+    if h["value"] in ("m", "y"):
+        return Cell(f"yes ({h['symbol']}={h['value']})", "good")
+    return Cell(f"no ({h['symbol']} {h['value']})", "bad")
+
+
+def autoloaded(run: Run) -> Cell:
+    t = run.test("reset.module_autoload")
+    if t is None:
+        return Cell("unknown (not tested)", "unknown")
+    if t.verdict is Verdict.PASS:
+        return Cell("yes", "good")
+    if t.verdict is Verdict.FAIL:
+        return Cell(f"no: {t.reason}", "bad")
+    return Cell(f"unknown ({_not_proven([t])})", "unknown")
+
+
+def effective(run: Run) -> Cell:
+    bleed = [t for t in run.tests if _BLEED.match(t.id)]
+    if not bleed:
+        return Cell("unknown (no teardown tests)", "unknown")
+    failed = [t.id for t in bleed if t.verdict is Verdict.FAIL]
+    if failed:
+        return Cell(f"no: bleed in {len(failed)} of {len(bleed)} checks ({', '.join(failed)})", "bad")
+    if all(t.verdict is Verdict.PASS for t in bleed):
+        return Cell(f"yes: no DMA or IRQ after teardown in all {len(bleed) // 2} variants", "good")
+    return Cell(f"unknown ({_not_proven([t for t in bleed if t.verdict is not Verdict.PASS])})", "unknown")
+
+
+def necessary(run: Run) -> Cell:
+    controls = [t for t in run.tests if _CONTROL.match(t.id)]
+    if not controls:
+        return Cell("unknown (no null-reset control ran)", "unknown")
+    if all(t.verdict is Verdict.PASS for t in controls):
+        bytes_ = [t.evidence.get("gap_check", {}).get("changed", 0) for t in controls]
+        firsts = [t.evidence.get("next_tenant", {}).get("first_irq_ms", -1) for t in controls]
+        firsts = [f for f in firsts if f is not None and f >= 0]
+        first = f", next tenant's first IRQ at {min(firsts)} ms" if firsts else ""
+        return Cell(f"yes: without it {min(bytes_)}-{max(bytes_)} DMA bytes hit freed memory{first}", "good")
+    failed = [_CONTROL.match(t.id).group(1) for t in controls if t.verdict is Verdict.FAIL]
+    if failed:
+        return Cell(f"not shown: no bleed without the handler in {', '.join(failed)}", "unknown")
+    return Cell(f"unknown ({_not_proven([t for t in controls if t.verdict is not Verdict.PASS])})", "unknown")
+
+
+def deprecation(run: Run) -> Cell:
+    t = run.test("deprecation.message")
+    if t is None or t.verdict is not Verdict.PASS:
+        why = "not tested" if t is None else (t.reason or t.verdict.value)
+        return Cell(f"unknown ({why})", "info")
+    return Cell("printed" if t.evidence.get("printed") else "not printed", "info")
+
+
+def overall(run: Run, cells: dict[str, Cell]) -> Cell:
+    counts = ", ".join(f"{n} {v}" for v, n in run.counts().items() if n)
+    others = [t.id for t in run.tests if t.verdict is Verdict.FAIL and not _BLEED.match(t.id)
+              and not _CONTROL.match(t.id)]
+    extra = f"; also failed: {', '.join(others)}" if others else ""
+    if cells["effective"].state == "bad":
+        return Cell(f"BROKEN: the handler does not stop the device ({counts}){extra}", "bad")
+    incomplete = [t for t in run.tests if t.verdict in (Verdict.ERROR, Verdict.INCONCLUSIVE)
+                  or (t.verdict is Verdict.SKIP and t.reason == "not reached")]
+    if incomplete or cells["effective"].state != "good" or cells["necessary"].state != "good":
+        return Cell(f"incomplete: nothing decided ({counts}){extra}", "unknown")
+    return Cell(f"needed and working ({counts}){extra}", "good")
+
+
+def cells_for(run: Run) -> dict[str, Cell]:
+    cells = {"built": built(run), "autoloaded": autoloaded(run), "effective": effective(run),
+             "necessary": necessary(run), "deprecation": deprecation(run)}
+    cells["overall"] = overall(run, cells)
+    return cells
+
+
+def _release_key(label: str):
+    return [int(x) if x.isdigit() else x for x in re.split(r"[.\s()+-]", label) if x]
+
+
+@attrs.frozen
+class Matrix:
+    targets: list[str]
+    kernels: list[str]
+    cells: dict          # (target, kernel) -> {question: Cell}
+    runs: dict           # (target, kernel) -> Run
+    superseded: list     # older runs of the same (target, kernel), not shown
+
+
+def build_matrix(runs: list[Run]) -> Matrix:
+    chosen: dict = {}
+    superseded = []
+    for r in sorted(runs, key=lambda r: r.header.get("started", "")):
+        key = (r.target, r.kernel_label)
+        if key in chosen:
+            superseded.append(chosen[key])
+        chosen[key] = r
+    targets = sorted({t for t, _ in chosen})
+    kernels = sorted({k for _, k in chosen}, key=_release_key)
+    return Matrix(targets, kernels, {k: cells_for(r) for k, r in chosen.items()}, chosen, superseded)
+
+
+def render_markdown(m: Matrix) -> str:
+    out = ["# vfio-hil removal-impact matrix", "",
+           "Rows: targets; columns: kernels. Each answer comes from that run's results; "
+           "\"unknown\" means the run could not decide it.", "",
+           "| target | question | " + " | ".join(m.kernels) + " |",
+           "|---|---|" + "---|" * len(m.kernels)]
+    for target in m.targets:
+        for key, question in QUESTIONS:
+            row = []
+            for k in m.kernels:
+                c = m.cells.get((target, k))
+                text = c[key].text if c else "not run"
+                row.append(f"**{text}**" if c and c[key].state == "bad" else text)
+            out.append(f"| {target} | {question} | " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
+    out += ["", "Result directories:", ""]
+    out += [f"- {t} / {k}: `{r.dir}`" for (t, k), r in sorted(m.runs.items())]
+    if m.superseded:
+        out += ["", "Older runs of the same target and kernel, not shown: "
+                + ", ".join(f"`{r.dir}`" for r in m.superseded)]
+    return "\n".join(out) + "\n"
+
+
+def render_html(m: Matrix) -> str:
+    return _env().get_template("matrix.html.j2").render(
+        m=m, questions=QUESTIONS, css=css(), generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+
+
+def write_matrix(runs: list[Run], out: Path) -> list[Path]:
+    m = build_matrix(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in (("matrix.md", render_markdown(m)), ("matrix.html", render_html(m))):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out / name)
+        paths.append(out / name)
+    return paths
