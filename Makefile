@@ -38,6 +38,7 @@ unit: setup
 bench: setup
 	$(PY) benchmarks/build_times.py
 	$(PY) benchmarks/suite_times.py
+	$(PY) benchmarks/report_times.py
 
 doctor: setup
 	$(HIL) doctor

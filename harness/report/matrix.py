@@ -10,6 +10,7 @@ Every answer comes from the run's own results, and an answer the run could not g
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -82,8 +83,9 @@ def necessary(run: Run) -> Cell:
         bytes_ = [t.evidence.get("gap_check", {}).get("changed", 0) for t in controls]
         firsts = [t.evidence.get("next_tenant", {}).get("first_irq_ms", -1) for t in controls]
         firsts = [f for f in firsts if f is not None and f >= 0]
-        first = f", next tenant's first IRQ at {min(firsts)} ms" if firsts else ""
-        return Cell(f"yes: without it {min(bytes_)}-{max(bytes_)} DMA bytes hit freed memory{first}", "good")
+        first = f", the next tenant got an IRQ within {max(firsts)} ms" if firsts else ""
+        span = f"{min(bytes_)}" if min(bytes_) == max(bytes_) else f"{min(bytes_)}-{max(bytes_)}"
+        return Cell(f"yes: without it {span} DMA bytes hit freed memory{first}", "good")
     failed = [_CONTROL.match(t.id).group(1) for t in controls if t.verdict is Verdict.FAIL]
     if failed:
         return Cell(f"not shown: no bleed without the handler in {', '.join(failed)}", "unknown")
@@ -167,16 +169,19 @@ def render_markdown(m: Matrix) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_html(m: Matrix) -> str:
+def render_html(m: Matrix, out: Path) -> str:
+    # Links relative to the matrix, so the directory can be moved or attached whole.
+    links = {k: os.path.relpath(r.dir.resolve() / "report.html", out.resolve()) for k, r in m.runs.items()}
     return _env().get_template("matrix.html.j2").render(
-        m=m, questions=QUESTIONS, css=css(), generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+        m=m, links=links, questions=QUESTIONS, css=css(),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
 
 
 def write_matrix(runs: list[Run], out: Path) -> list[Path]:
     m = build_matrix(runs)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in (("matrix.md", render_markdown(m)), ("matrix.html", render_html(m))):
+    for name, text in (("matrix.md", render_markdown(m)), ("matrix.html", render_html(m, out))):
         tmp = out / (name + ".tmp")
         tmp.write_text(text)
         tmp.replace(out / name)
