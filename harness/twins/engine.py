@@ -1,0 +1,154 @@
+"""The polling engine: a twin's registers live in guest RAM; the engine notices guest writes
+and applies the device's side effects, drives its interrupt lines, and logs everything.
+
+Each step reads the twin's register windows in one qtest b64read per window, compares
+them word by word with what the twin last left there, and hands every changed word to
+the twin's ``on_write`` (which may change registers: self-clearing bits, resets). Then
+the twin's ``tick`` does what the device does by itself (DMA while started), and its
+IRQ lines are set to ``irq_levels()``: level-triggered, status & enable.
+
+Approximations (see harness/twins/README.md): a guest write of the value already there
+is invisible; a read right after a write may see the old value for up to one step; two
+writes to one register within one step are seen as the last.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import time
+from pathlib import Path
+
+from harness.errors import InfrastructureError
+from harness.twins.gic import GicLines
+from harness.twins.qtest import QtestClient, QtestError
+
+
+class EventLog:
+    """Every register change, DMA and IRQ edge the twin performs, with a monotonic timestamp (JSON lines)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._fh = open(path, "a", buffering=1) if path else None   # line-buffered: kept if we die
+        self.t0 = time.monotonic()
+        self.counts: dict[str, int] = {}
+
+    def add(self, kind: str, **fields) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self._fh:
+            self._fh.write(json.dumps({"t": round(time.monotonic() - self.t0, 6), "kind": kind, **fields}) + "\n")
+
+    def close(self) -> None:
+        if self._fh:
+            self._fh.close()
+
+
+class Twin:
+    """A device model. Subclasses set ``windows`` ({name: (guest_phys, size)}) and override the hooks."""
+
+    name = "twin"
+    windows: dict[str, tuple[int, int]] = {}
+
+    def attach(self, engine: "TwinEngine") -> None:
+        self.engine = engine
+
+    def on_write(self, window: str, offset: int, old: int, new: int) -> None:
+        """The guest changed the 32-bit register at ``offset`` of ``window`` from ``old`` to ``new``."""
+
+    def tick(self, now: float) -> None:
+        """Autonomous behaviour, once per step."""
+
+    def irq_levels(self) -> dict[int, int]:
+        """{GIC SPI number: level} as the device drives its lines now."""
+        return {}
+
+
+class TwinEngine:
+    def __init__(self, q: QtestClient, twin: Twin, lines: GicLines | None, log: EventLog):
+        self.q, self.twin, self.lines, self.log = q, twin, lines, log
+        self.lock = threading.Lock()     # one qtest conversation at a time
+        self.shadow: dict[str, bytearray] = {}
+        self.steps = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for name, (base, size) in twin.windows.items():
+            self.shadow[name] = bytearray(size)
+            with self.lock:
+                self.q.write(base, bytes(size))       # the device's reset state: all zero unless the twin says
+        with self.lock:
+            twin.attach(self)
+
+    # -- register access for twins (keeps the shadow in step, so the twin's own writes are not "guest writes")
+    def reg(self, window: str, offset: int) -> int:
+        return struct.unpack_from("<I", self.shadow[window], offset)[0]
+
+    def set_reg(self, window: str, offset: int, value: int) -> None:
+        value &= 0xffffffff
+        if self.reg(window, offset) == value:
+            return
+        struct.pack_into("<I", self.shadow[window], offset, value)
+        base = self.twin.windows[window][0]
+        self.q.writel(base + offset, value)
+        self.log.add("reg", window=window, offset=hex(offset), value=hex(value), by="twin")
+
+    def dma_write(self, addr: int, data: bytes, what: str) -> None:
+        self.q.write(addr, data)
+        self.log.add("dma", addr=hex(addr), bytes=len(data), what=what)
+
+    def dma_read(self, addr: int, size: int) -> bytes:
+        return self.q.read(addr, size)
+
+    # -- the loop
+    def step(self) -> None:
+        with self.lock:
+            changes = []
+            for name, (base, size) in self.twin.windows.items():
+                now = self.q.read(base, size)
+                old = self.shadow[name]
+                if now != old:
+                    changes += [(name, off, struct.unpack_from("<I", old, off)[0], struct.unpack_from("<I", now, off)[0])
+                                for off in range(0, size, 4) if now[off:off + 4] != old[off:off + 4]]
+                    self.shadow[name][:] = now
+            # The whole snapshot first, then the side effects: an indirect window's data write
+            # must be judged with the select register written in the same step.
+            for name, off, o, n in changes:
+                self.log.add("reg", window=name, offset=hex(off), value=hex(n), by="guest")
+                self.twin.on_write(name, off, o, n)
+            self.twin.tick(time.monotonic())
+            if self.lines:
+                for spi, level in self.twin.irq_levels().items():
+                    if self.lines.levels.get(spi, 0) != level:
+                        self.lines.set(spi, level)
+                        self.log.add("irq", spi=spi, level=level)
+            self.steps += 1
+
+    def start(self, interval_s: float = 0.0005) -> "TwinEngine":
+        def loop():
+            try:
+                while not self._stop.is_set():
+                    self.step()
+                    self._stop.wait(interval_s)
+            except QtestError as exc:      # QEMU died or stopped answering: the tests must say error
+                self.error = exc
+                self.log.add("died", error=str(exc))
+            except BaseException as exc:   # a bug in a twin is the harness's fault, and must not pass silently
+                self.error = InfrastructureError(f"twin {self.twin.name} crashed: {exc!r}")
+                self.log.add("died", error=repr(exc))
+        self._thread = threading.Thread(target=loop, name=f"twin-{self.twin.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def check_alive(self) -> None:
+        """Raise the twin's death as an infrastructure error (its tests must be `error`, never `pass`)."""
+        if self.error is not None:
+            raise InfrastructureError(f"twin {self.twin.name} stopped: {self.error}")
+        if self._thread is not None and not self._thread.is_alive():
+            raise InfrastructureError(f"twin {self.twin.name} stopped without an error")
+
+    def stop(self, deadline_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=deadline_s)
+        self.log.close()

@@ -1,0 +1,145 @@
+"""AMD XGBE (Seattle, "amd,xgbe-seattle-v1a") twin: what the VFIO reset handler touches and
+what a tenant can leave running. Register semantics from drivers/net/ethernet/amd/xgbe/
+xgbe-common.h; the reset sequence from drivers/vfio/platform/reset/vfio_platform_amdxgbe.c.
+
+- DMA_MR.SWR (0x3000 bit 0): resets every DMA channel and interrupt register, stops DMA,
+  then self-clears.
+- Per channel (DMA_CH_BASE 0x3100, stride 0x80): RCR.SR starts/stops RX DMA into the
+  ring at RDLR_HI:LO of RDRLR+1 16-byte descriptors; IER enables, SR is write-one-to-clear
+  status; the channel's SPI is level: SR & IER.
+- XPCS: MMD registers through the indirect window (select at 0xff << 2, data at
+  (reg & 0xff) << 2); PCS CTRL1.RESET (MMD 3, reg 0, bit 15) self-clears.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from harness.twins.engine import Twin
+
+DMA_MR, DMA_ISR = 0x000, 0x008                  # within the "dma" window (XGMAC + 0x3000)
+CH_STRIDE = 0x80
+CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDTR_LO, CH_RDRLR, CH_IER, CH_SR = 0x08, 0x18, 0x1c, 0x2c, 0x34, 0x38, 0x60
+SR_RI, SR_RBU, SR_NIS = 1 << 6, 1 << 7, 1 << 15
+SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural bits only) a visible change
+PCS_SELECT = 0xff << 2
+MMD_PCS, MMD_AN = 3, 7
+CTRL1_RESET = 1 << 15
+DESC_SIZE, RDES3_OWN, RDES3_FD, RDES3_LD = 16, 1 << 31, 1 << 29, 1 << 28
+
+
+class XgbeTwin(Twin):
+    name = "xgbe"
+
+    def __init__(self, xgmac_base: int, xpcs_base: int, channel_spis: list[int], *, frame_period_s: float = 0.005,
+                 frame_len: int = 1514, swr_latency_s: float = 0.001, pcs_reset_latency_s: float = 0.005):
+        self.channels = len(channel_spis)
+        self.channel_spis = channel_spis
+        self.windows = {"dma": (xgmac_base + 0x3000, 0x100),
+                        "ch": (xgmac_base + 0x3100, CH_STRIDE * self.channels),
+                        "xpcs": (xpcs_base, 0x400)}
+        self.frame_period_s, self.frame_len = frame_period_s, frame_len
+        self.swr_latency_s, self.pcs_reset_latency_s = swr_latency_s, pcs_reset_latency_s
+        self.mmd: dict[int, dict[int, int]] = {MMD_PCS: {}, MMD_AN: {0: 0x1000}}   # AN CTRL1: AN enabled
+        self.select = MMD_PCS << 8
+        self.swr_done_at: float | None = None
+        self.pcs_done_at: float | None = None
+        self.rx_cur = [0] * self.channels
+        self.next_frame = [0.0] * self.channels
+        self.frames = 0
+
+    def attach(self, engine) -> None:
+        super().attach(engine)
+        self.engine.set_reg("xpcs", PCS_SELECT, self.select)
+        self._show_page()
+
+    # -- helpers
+    def _ch(self, ch: int, reg: int) -> int:
+        return self.engine.reg("ch", ch * CH_STRIDE + reg)
+
+    def _set_ch(self, ch: int, reg: int, value: int) -> None:
+        self.engine.set_reg("ch", ch * CH_STRIDE + reg, value)
+
+    def _raise(self, ch: int, bits: int) -> None:
+        self._set_ch(ch, CH_SR, self._ch(ch, CH_SR) | bits | SR_NIS | SR_MARKER)
+
+    def _show_page(self) -> None:
+        """The data window shows the selected MMD page (reads right after a select see the old page: README)."""
+        mmd, high = self.select >> 8, (self.select & 0xff) << 8
+        page = self.mmd.setdefault(mmd, {})
+        for k in range(0, PCS_SELECT, 4):
+            self.engine.set_reg("xpcs", k, page.get(high | (k >> 2), 0))
+
+    # -- guest writes
+    def on_write(self, window: str, offset: int, old: int, new: int) -> None:
+        if window == "dma" and offset == DMA_MR and new & 1:
+            self.swr_done_at = self.swr_done_at or (self._now() + self.swr_latency_s)
+        elif window == "ch":
+            ch, reg = divmod(offset, CH_STRIDE)
+            if reg == CH_SR:               # write one to clear (the marker keeps status visible: README)
+                left = old & ~new & ~SR_MARKER
+                self._set_ch(ch, CH_SR, left | (SR_MARKER if left else 0))
+            elif reg == CH_RCR and new & 1 and not old & 1:
+                self.rx_cur[ch] = 0
+                self.next_frame[ch] = self._now()
+        elif window == "xpcs":
+            if offset == PCS_SELECT:
+                self.select = new
+                self._show_page()
+            else:
+                mmd, reg = self.select >> 8, ((self.select & 0xff) << 8) | (offset >> 2)
+                self.mmd.setdefault(mmd, {})[reg] = new
+                if mmd == MMD_PCS and reg == 0 and new & CTRL1_RESET:
+                    self.pcs_done_at = self.pcs_done_at or (self._now() + self.pcs_reset_latency_s)
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    # -- what the device does by itself
+    def tick(self, now: float) -> None:
+        if self.swr_done_at is not None and now >= self.swr_done_at:
+            self._software_reset()
+            self.swr_done_at = None
+        if self.pcs_done_at is not None and now >= self.pcs_done_at:
+            self.mmd[MMD_PCS] = {}                 # PCS registers back to their defaults
+            self.pcs_done_at = None
+            self.engine.log.add("reset", what="PCS")
+            if self.select >> 8 == MMD_PCS:
+                self._show_page()
+        for ch in range(self.channels):
+            if self._ch(ch, CH_RCR) & 1 and now >= self.next_frame[ch] and self.swr_done_at is None:
+                self.next_frame[ch] = now + self.frame_period_s
+                self._receive(ch)
+
+    def _software_reset(self) -> None:
+        for ch in range(self.channels):
+            for reg in range(0, CH_STRIDE, 4):
+                self._set_ch(ch, reg, 0)
+            self.rx_cur[ch] = 0
+        self.engine.set_reg("dma", DMA_ISR, 0)
+        self.engine.set_reg("dma", DMA_MR, self.engine.reg("dma", DMA_MR) & ~1)
+        self.engine.log.add("reset", what="DMA_MR.SWR")
+
+    def _receive(self, ch: int) -> None:
+        base = (self._ch(ch, CH_RDLR_HI) << 32) | self._ch(ch, CH_RDLR_LO)
+        count = (self._ch(ch, CH_RDRLR) & 0x3ff) + 1
+        if not base:
+            return
+        desc_addr = base + DESC_SIZE * self.rx_cur[ch]
+        lo, hi, _, rdes3 = struct.unpack("<IIII", self.engine.dma_read(desc_addr, DESC_SIZE))
+        if not rdes3 & RDES3_OWN:
+            self._raise(ch, SR_RBU)                # the ring is full: nothing written
+            return
+        frame = bytes([0xff] * 6) + bytes([0x02, 0, 0, 0, 0, ch]) + b"\x08\x00" + \
+            bytes((self.frames + i) & 0xff for i in range(self.frame_len - 14))
+        self.engine.dma_write((hi << 32) | lo, frame, f"rx frame ch{ch}")
+        self.engine.dma_write(desc_addr + 12, struct.pack("<I", RDES3_FD | RDES3_LD | len(frame)),
+                              f"rx descriptor ch{ch}")
+        self.frames += 1
+        self.rx_cur[ch] = (self.rx_cur[ch] + 1) % count
+        self._raise(ch, SR_RI)
+
+    def irq_levels(self) -> dict[int, int]:
+        return {spi: int(bool(self._ch(ch, CH_SR) & self._ch(ch, CH_IER) & ~SR_MARKER))
+                for ch, spi in enumerate(self.channel_spis)}
