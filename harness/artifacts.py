@@ -110,7 +110,8 @@ def build_artifacts(target: TargetProfile, spec: KernelSpec, patches: list[Path]
         initramfs.pack(rootfs, kb.obj / "usr" / "gen_init_cpio", tmp / "initramfs.cpio.gz", log)
         shutil.rmtree(rootfs)
         shutil.copy2(kb.image, tmp / kb.image.name)
-        shutil.copy2(kb.dtb, tmp / kb.dtb.name)
+        if kb.dtb is not None:
+            shutil.copy2(kb.dtb, tmp / kb.dtb.name)
         shutil.copy2(kb.config, tmp / "config")
         shutil.copy2(log, tmp / "build.log")
         meta = {
@@ -130,7 +131,7 @@ def build_artifacts(target: TargetProfile, spec: KernelSpec, patches: list[Path]
             "kconfig_findings": kb.kconfig_findings,
             "userspace_packages": [d.name for d in debs],
             "artifacts": {
-                "kernel": kb.image.name, "dtb": kb.dtb.name, "initramfs": "initramfs.cpio.gz",
+                "kernel": kb.image.name, "dtb": kb.dtb.name if kb.dtb else None, "initramfs": "initramfs.cpio.gz",
                 "config": "config", "agent": "vfio-hil-agent", "modules": f"modroot/lib/modules/{kb.release}",
                 "build_log": "build.log",
             },

@@ -50,7 +50,7 @@ def cmd_build(args) -> int:
     state = "from cache" if art.cached else "built"
     print(f"{target.name} {meta['release']} ({meta['kernel_spec']}) {state} in {elapsed:.1f} s: {art.dir}")
     for name in ("kernel", "dtb", "initramfs", "config", "agent", "modules"):
-        print(f"  {name:10} {art.path(name)}")
+        print(f"  {name:10} {art.path(name) if meta['artifacts'][name] else 'from QEMU at run time, with the twin'}")
     for compat, rel in meta["null_reset"].items():
         print(f"  null-reset {compat}: {art.dir / rel}")
     for finding in meta["kconfig_findings"]:

@@ -42,8 +42,15 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     ports = UdpPorts()
     noiommu = "vfio.enable_unsafe_noiommu_mode=1" if target.iommu_mode == "noiommu" else ""
     bootargs = f"{noiommu} {extra_bootargs}".strip()
+    twin_plan = None
+    if target.twin:
+        from harness.twins.runtime import plan
+
+        twin_plan = plan(target, out)        # tree + private qtest socket; the suite starts the twin
     env = {**os.environ,
-           **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s),
+           **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s,
+                           twin_plan=twin_plan),
+           **({"VFIO_HIL_TWIN_SOCKET": str(twin_plan.sockdir.path)} if twin_plan else {}),
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
@@ -77,6 +84,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
                 child.wait(timeout=TERM_GRACE_S)
     finally:
         signal.signal(signal.SIGTERM, old)
+        if twin_plan is not None:
+            twin_plan.close()
     planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
     header["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     doc = write_summary(out, header, planned)

@@ -90,10 +90,13 @@ class TargetProfile:
     name: str = attrs.field(validator=_nonempty_str)
     description: str = attrs.field(validator=_nonempty_str)
     arch: str = attrs.field(validator=attrs.validators.in_(sorted(ARCHES)))
-    dtb: str = attrs.field(validator=attrs.validators.matches_re(r"^[\w.-]+\.dtb$"))
+    # A dtb the kernel builds (e.g. highbank.dtb), or "qemu": the machine's own tree, dumped by
+    # QEMU at run time, with the device twin's nodes added (harness/twins/).
+    dtb: str = attrs.field(validator=attrs.validators.matches_re(r"^([\w.-]+\.dtb|qemu)$"))
     kconfig: list = attrs.field(validator=_str_list)
     console: str = attrs.field(validator=attrs.validators.matches_re(r"^tty\w+$"))
-    mgmt_device: str = attrs.field(validator=attrs.validators.matches_re(_DEVICE))
+    # The management NIC's device: a platform device name, or virtioN for a virtio-mmio NIC.
+    mgmt_device: str = attrs.field(validator=attrs.validators.matches_re(r"^([0-9a-f]+\.[A-Za-z0-9_-]+|virtio\d+)$"))
     lab_config: str = attrs.field(validator=_nonempty_str)
     kconfig_findings: list = attrs.field(factory=list, validator=_symbols)
     mgmt_modules: list = attrs.field(factory=list, validator=_str_list)
@@ -125,6 +128,9 @@ class TargetProfile:
     # noiommu: vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1); iommu: a real IOMMU
     iommu_mode: str = attrs.field(default="noiommu", validator=attrs.validators.in_(["noiommu", "iommu"]))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+    # A device twin plays the device under test (harness/twins/): its kind; it needs dtb: qemu.
+    twin: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.in_(["xgmac", "xgbe", "flexrm"])))
     source_file: Path | None = attrs.field(default=None, eq=False)
 
     @property

@@ -4,6 +4,7 @@ sets the LG_VFIO_HIL_* variables that environment reads."""
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from labgrid.strategy.common import StrategyError
@@ -14,6 +15,7 @@ from harness.targets import get_target
 from harness.traffic import FrameFeeder, UdpPorts
 
 DMESG_EXCERPT_LINES = 60
+_RUNNING_TWINS: list = []   # the session's twin, once started (every test checks it is alive)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,25 @@ def traffic():
 
 
 @pytest.fixture(scope="session")
-def dut_bound(ssh, profile, traffic):
+def twin(booted, profile):
+    """The device twin playing the device under test (twin targets only), fed by the same frame
+    feeder as QEMU's own NIC models; its event log is kept with the run."""
+    if not profile.twin:
+        yield None
+        return
+    from harness.twins.runtime import RunningTwin
+
+    local, _ = (int(p) for p in os.environ["VFIO_HIL_DUT_PORTS"].split(","))
+    running = RunningTwin(profile, os.environ["VFIO_HIL_TWIN_SOCKET"], local,
+                          Path(os.environ["VFIO_HIL_RUN_DIR"]) / "twin-events.jsonl")
+    _RUNNING_TWINS.append(running)
+    yield running
+    _RUNNING_TWINS.remove(running)
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def dut_bound(ssh, profile, traffic, twin):
     """Bind the device under test to vfio-platform; record and restore the original binding."""
     ssh.run_check("modprobe vfio_platform")
     before = {"driver": platform.current_driver(ssh, profile.dut_device), "modules": platform.modules(ssh)}
@@ -74,9 +94,10 @@ def evidence():
     return {}
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report)."""
+    """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report),
+    and make any test during which the device twin died an error, whatever it concluded."""
     ssh, evidence = item.funcargs.get("ssh"), item.funcargs.get("evidence")
     mark = None
     if ssh is not None and evidence is not None:
@@ -84,9 +105,13 @@ def pytest_runtest_call(item):
             mark = platform.dmesg_mark(ssh)
         except Exception:   # a dead target: the test itself will say so, as an error
             mark = None
-    yield
-    if mark is not None:
-        try:
-            evidence["dmesg_excerpt"] = platform.dmesg_since(ssh, mark)[-DMESG_EXCERPT_LINES:]
-        except Exception:
-            evidence["dmesg_excerpt"] = ["(the target did not answer after the test: no kernel log)"]
+    try:
+        return (yield)
+    finally:
+        if mark is not None:
+            try:
+                evidence["dmesg_excerpt"] = platform.dmesg_since(ssh, mark)[-DMESG_EXCERPT_LINES:]
+            except Exception:
+                evidence["dmesg_excerpt"] = ["(the target did not answer after the test: no kernel log)"]
+        for running in _RUNNING_TWINS:
+            running.check_alive()      # raises InfrastructureError: the plugin makes it `error`

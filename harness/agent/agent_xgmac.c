@@ -19,6 +19,9 @@
 #define DMA_CONTROL_SR          0x00000002
 #define DMA_INTR_ENA_NIE        0x00010000
 #define DMA_INTR_ENA_RIE        0x00000040
+/* DMA_STATUS bits 31:28 are reserved: an ack writes back only the defined bits
+ * (the device twin marks its status with bit 31: harness/twins/README.md). */
+#define DMA_STATUS_DEFINED      0x0fffffff
 
 #define DESC_OWN                0x80000000u
 #define RXDESC1_END_RING        0x00008000u
@@ -102,7 +105,7 @@ static int xgmac_service(struct agent_vfio_device *dev, struct agent_dma_window 
 	unsigned int i;
 	int frames = 0;
 
-	wr(dev, XGMAC_DMA_STATUS, status);
+	wr(dev, XGMAC_DMA_STATUS, status & DMA_STATUS_DEFINED);
 	for (i = 0; i < RING_ENTRIES; i++) {
 		volatile struct xgmac_desc *d = &ring(win)[i];
 

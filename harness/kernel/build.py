@@ -36,7 +36,7 @@ class BuiltKernel:
     obj: Path
     src: Path
     image: Path
-    dtb: Path
+    dtb: Path | None    # None when the target's tree comes from QEMU (dtb: qemu)
     config: Path
     kconfig_findings: list      # [Mismatch.describe()] for handler symbols that did not land
     fragment_hash: str
@@ -140,16 +140,18 @@ def build_kernel(target: TargetProfile, source: SourceTree, patches: list[Path],
                 + "\n".join("  " + m.describe() for m in errors)
                 + "\n  fix: add the missing dependencies to the fragment, or list the symbol under "
                   f"kconfig_findings in {target.source_file} if its absence is a property of the kernel under test")
-        proc.run(make_argv(src, obj, arch, arch.kernel_image, "modules", "dtbs", jobs=jobs), what="kernel build",
+        dtbs_target = [] if target.dtb == "qemu" else ["dtbs"]     # "qemu": the tree comes from QEMU at run time
+        proc.run(make_argv(src, obj, arch, arch.kernel_image, "modules", *dtbs_target, jobs=jobs), what="kernel build",
                  log=log, env=env, timeout=BUILD_TIMEOUT_S)
         proc.run(make_argv(src, obj, arch, "headers_install", extra=[f"INSTALL_HDR_PATH={obj / 'vfio-hil-headers'}"]),
                  what="make headers_install", log=log, env=env)
         release = proc.run(make_argv(src, obj, arch, "-s", "kernelrelease"), what="make kernelrelease",
                            env=env).stdout.strip().splitlines()[-1]
-    dtbs = sorted((obj / "arch" / arch.kernel_arch / "boot" / "dts").rglob(target.dtb))
-    if not dtbs:
+    dtbs = [] if target.dtb == "qemu" else sorted((obj / "arch" / arch.kernel_arch / "boot" / "dts").rglob(target.dtb))
+    if target.dtb != "qemu" and not dtbs:
         raise InfrastructureError(f"the build made no {target.dtb}; check that the fragment enables the platform")
-    return BuiltKernel(release, obj, src, obj / "arch" / arch.kernel_arch / "boot" / arch.kernel_image, dtbs[0],
+    return BuiltKernel(release, obj, src, obj / "arch" / arch.kernel_arch / "boot" / arch.kernel_image,
+                       dtbs[0] if dtbs else None,
                        obj / ".config", [m.describe() for m in findings], fhash, compiler)
 
 

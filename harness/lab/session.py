@@ -51,13 +51,18 @@ DEFAULT_BOOT_TIMEOUT_S = 180
 
 
 def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, dut_ports: UdpPorts,
-                  extra_bootargs: str = "", boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S) -> dict[str, str]:
-    """The LG_VFIO_HIL_* variables the labgrid environments read (!template)."""
+                  extra_bootargs: str = "", boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S,
+                  twin_plan=None) -> dict[str, str]:
+    """The LG_VFIO_HIL_* variables the labgrid environments read (!template). A twin target's
+    tree and qtest socket come from its ``twin_plan`` (harness.twins.runtime.plan)."""
     key, _ = ensure_key(cache_root())
+    if target.dtb == "qemu" and twin_plan is None:
+        raise InfrastructureError(f"{target.name}: its device tree is made with its twin; no twin plan was given")
     return {
         "LG_VFIO_HIL_DUT_NIC": dut_ports.nic_args(),
         "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
-        "LG_VFIO_HIL_DTB": str(artifacts.path("dtb")),
+        "LG_VFIO_HIL_DTB": str(twin_plan.dtb if twin_plan else artifacts.path("dtb")),
+        "LG_VFIO_HIL_TWIN_ARGS": twin_plan.qemu_args() if twin_plan else "",
         "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
         "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),
         "LG_VFIO_HIL_SSH_KEY": str(key),
@@ -82,7 +87,12 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
     """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     dut_ports = UdpPorts()
-    variables = lab_variables(target, artifacts, log_dir, dut_ports, extra_bootargs)
+    twin_plan = None
+    if target.twin:
+        from harness.twins.runtime import plan
+
+        twin_plan = plan(target, log_dir)        # the tree QEMU needs; the twin itself is not started here
+    variables = lab_variables(target, artifacts, log_dir, dut_ports, extra_bootargs, twin_plan=twin_plan)
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
     ConsoleLoggingReporter.start(str(log_dir))
@@ -105,6 +115,8 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
                 env.cleanup()
         finally:
             ConsoleLoggingReporter.stop()
+            if twin_plan is not None:
+                twin_plan.close()
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)

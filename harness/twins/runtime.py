@@ -1,0 +1,106 @@
+"""Running a twin beside a target: its device tree and qtest socket before QEMU starts, the
+engine once QEMU runs, and its death turned into infrastructure errors.
+
+A twin target's profile names the twin (``twin: xgmac``) and the device under test by its
+sysfs name, whose unit address is where the twin's registers sit (7f000000.ethernet: regs at
+0x7f000000). Registers and DMA window are reserved (no-map) in the tree, so Linux never uses
+that RAM; vfio-platform maps the registers as the device's region.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import attrs
+
+from harness.errors import TargetProfileError
+from harness.targets import TargetProfile
+from harness.twins.dt import DtBuilder, dump_machine_dtb
+from harness.twins.engine import EventLog, TwinEngine
+from harness.twins.gic import GicLines
+from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.xgmac import XgmacTwin, udp_frame_source
+
+
+@attrs.frozen
+class TwinShape:
+    """What the device tree says about a twin: compatible, register windows (offsets from the
+    unit address, sizes), SPIs, extra properties. The real SoCs' shape."""
+    compatible: list
+    regs: list          # [(offset, size)]
+    spis: list
+    props: dict = attrs.field(factory=dict)
+
+
+SHAPES = {
+    # arch/arm/boot/dts/ecx-common.dtsi: one 4 KiB window, three interrupts.
+    "xgmac": TwinShape(["calxeda,hb-xgmac"], [(0, 0x1000)], [80, 81, 82], {"dma-coherent": True}),
+}
+
+
+def layout(target: TargetProfile) -> tuple[int, int, int]:
+    """(register base, window base, window end) from the profile."""
+    base = int(target.dut_device.split(".", 1)[0], 16)
+    wbase, wsize = (int(x, 16) for x in target.dma_window.split(":"))
+    if not base < wbase:
+        raise TargetProfileError(f"{target.source_file}: the twin's registers ({target.dut_device}) must sit below "
+                                 f"its dma_window ({target.dma_window}), in the one reserved region")
+    return base, wbase, wbase + wsize
+
+
+def build_dtb(target: TargetProfile, out: Path) -> Path:
+    """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM."""
+    if target.twin not in SHAPES:
+        raise TargetProfileError(f"{target.source_file}: twin {target.twin!r} has no device tree shape; "
+                                 f"known: {', '.join(SHAPES)}")
+    shape = SHAPES[target.twin]
+    q = target.qemu_settings()
+    blob = dump_machine_dtb(q["binary"], ["-M", q["machine"], "-cpu", q["cpu"], "-m", str(q["memory"])])
+    base, _, end = layout(target)
+    b = DtBuilder(blob)
+    b.reserve("vfio-hil-twin", base, end - base)
+    b.device(target.dut_device.split(".", 1)[1], shape.compatible, [(base + o, s) for o, s in shape.regs],
+             spis=shape.spis, props=shape.props)
+    out.write_bytes(b.blob())
+    return out
+
+
+@attrs.define
+class TwinPlan:
+    """Made before QEMU starts: the tree and the private qtest socket."""
+    dtb: Path
+    sockdir: QtestSocketDir
+
+    def qemu_args(self) -> str:
+        return " ".join(self.sockdir.qemu_args())
+
+    def close(self) -> None:
+        self.sockdir.close()
+
+
+def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir())
+
+
+class RunningTwin:
+    """The engine of a target's twin, fed by the same UDP frame feeder QEMU's own NIC models get."""
+
+    def __init__(self, target: TargetProfile, socket_path: Path, dut_local_port: int, log_path: Path):
+        self.q = QtestClient(socket_path)
+        self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
+        self.rx.setblocking(False)
+        base, _, _ = layout(target)
+        shape = SHAPES[target.twin]
+        twin = XgmacTwin(base, shape.spis[0], udp_frame_source(self.rx))
+        self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
+
+    def check_alive(self) -> None:
+        self.engine.check_alive()
+
+    def stop(self) -> None:
+        self.engine.stop()
+        self.q.close()
+        self.rx.close()
