@@ -101,7 +101,8 @@ def build_artifacts(target: TargetProfile, spec: KernelSpec, patches: list[Path]
         agent = _build_agent(kb, target, tmp / "vfio-hil-agent", log)
         null_resets = _build_null_resets(kb, target, tmp / "null-reset", cache, log)
         say("assembling the initramfs")
-        apt = PrivateApt(cache / "apt" / "userspace-stable", "stable", [target.arch_info.debian_arch], security=False)
+        apt = PrivateApt(cache / "apt" / f"userspace-stable-{target.arch_info.debian_arch}", "stable",
+                         [target.arch_info.debian_arch], security=False)     # one index per arch
         apt.update()
         debs = apt.download_with_dependencies(target.userspace_packages, target.arch_info.debian_arch)
         _, pubkey = ensure_key(cache)

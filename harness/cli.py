@@ -214,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the removal-impact matrix")
     p.add_argument("--matrix-kernels", default="debian:6.1,debian:sid", metavar="SPEC,SPEC",
                    help="kernels of the matrix (default %(default)s)")
+    p.add_argument("--matrix-targets", default=None, metavar="NAME,NAME",
+                   help="targets of the matrix (default: every QEMU target with a device under test)")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="result directories of `vfio-hil run`")

@@ -45,7 +45,12 @@ def run_matrix(args, say=print) -> int:
     if not specs:
         raise UsageError("--matrix-kernels is empty; give kernel specs such as debian:6.1,debian:sid")
     parsed = [parse_kernel_spec(s) for s in specs]          # bad specs fail before anything runs
-    targets = [get_target(args.target)] if args.target else qemu_targets()
+    if args.target:
+        targets = [get_target(args.target)]
+    elif getattr(args, "matrix_targets", None):
+        targets = [get_target(n.strip()) for n in args.matrix_targets.split(",") if n.strip()]
+    else:
+        targets = qemu_targets()
     if not targets:
         raise UsageError("no QEMU target with a device under test in targets/")
     out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))

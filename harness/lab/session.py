@@ -83,8 +83,9 @@ def unwrap_strategy_error(exc: StrategyError, target_name: str) -> VfioHilError:
 
 @contextmanager
 def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_bootargs: str = "",
-           want: str = "ssh"):
-    """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``."""
+           want: str = "ssh", on_twin_plan=None):
+    """Boot to ``want`` ('shell' or 'ssh'); always powers off, and keeps the console log in ``log_dir``.
+    ``on_twin_plan(plan)`` is called before QEMU starts, for twin targets (the twin benchmark uses it)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     dut_ports = UdpPorts()
     twin_plan = None
@@ -92,6 +93,8 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
         from harness.twins.runtime import plan
 
         twin_plan = plan(target, log_dir)        # the tree QEMU needs; the twin itself is not started here
+        if on_twin_plan:
+            on_twin_plan(twin_plan)
     variables = lab_variables(target, artifacts, log_dir, dut_ports, extra_bootargs, twin_plan=twin_plan)
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)

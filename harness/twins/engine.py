@@ -140,6 +140,12 @@ class TwinEngine:
         self._thread.start()
         return self
 
+    def fail(self, why: str) -> None:
+        """Stop the twin as if it had died (fault injection, and the runtime's own deadlines)."""
+        self.error = InfrastructureError(why)
+        self.log.add("died", error=why)
+        self._stop.set()
+
     def check_alive(self) -> None:
         """Raise the twin's death as an infrastructure error (its tests must be `error`, never `pass`)."""
         if self.error is not None:

@@ -9,7 +9,9 @@ that RAM; vfio-platform maps the registers as the device's region.
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 from pathlib import Path
 
 import attrs
@@ -96,11 +98,22 @@ class RunningTwin:
         shape = SHAPES[target.twin]
         twin = XgmacTwin(base, shape.spis[0], udp_frame_source(self.rx))
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
+        # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
+        # twin N seconds in, so that a test can show its death turns into errors, never passes.
+        fault = os.environ.get("VFIO_HIL_TWIN_FAULT", "")
+        self._fault = None
+        if fault.startswith("die-after-s:"):
+            delay = float(fault.split(":", 1)[1])
+            self._fault = threading.Timer(delay, self.engine.fail, [f"fault injected: twin killed after {delay} s"])
+            self._fault.daemon = True
+            self._fault.start()
 
     def check_alive(self) -> None:
         self.engine.check_alive()
 
     def stop(self) -> None:
+        if self._fault is not None:
+            self._fault.cancel()
         self.engine.stop()
         self.q.close()
         self.rx.close()

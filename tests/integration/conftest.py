@@ -1,5 +1,7 @@
 """Fixtures for tests that build real kernels and boot them under QEMU."""
 
+from pathlib import Path
+
 import pytest
 
 from harness.artifacts import build_artifacts
@@ -51,9 +53,34 @@ def matrix_dir(tmp_path_factory):
     import sys
 
     out = tmp_path_factory.mktemp("matrix")
+    # The Calxeda boards: the twin targets' own checks are in test_twin_fidelity (one arm64 kernel).
     proc = subprocess.run([sys.executable, "-m", "harness", "run", "--matrix", "--matrix-kernels",
-                           ",".join(MATRIX_KERNELS), "--out", str(out)],
+                           ",".join(MATRIX_KERNELS), "--matrix-targets", ",".join(BOARDS), "--out", str(out)],
                           capture_output=True, text=True, timeout=3600)
     (out / "cli.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode in (0, 1), f"run --matrix exited {proc.returncode}:\n{proc.stderr[-3000:]}"
     return out
+
+
+PATCHES = Path(__file__).resolve().parent.parent / "patches"
+
+
+@pytest.fixture(scope="session")
+def suite_runs(tmp_path_factory):
+    """run(target_name, kernel_spec, patch_name=None) -> results document; each combination runs
+    the suite once per session (several tests judge the same run)."""
+    from harness.artifacts import build_artifacts
+    from harness.kernel.spec import parse_kernel_spec
+    from harness.run import run_suite
+
+    done: dict = {}
+
+    def run(target_name: str, kernel: str = "debian:6.1", patch: str | None = None) -> dict:
+        key = (target_name, kernel, patch)
+        if key not in done:
+            target = get_target(target_name)
+            art = build_artifacts(target, parse_kernel_spec(kernel), [PATCHES / patch] if patch else [])
+            out = tmp_path_factory.mktemp(f"{target_name}-{patch or 'unpatched'}")
+            done[key] = {**run_suite(target, art, out, say=lambda m: None), "dir": out}
+        return done[key]
+    return run
