@@ -2,15 +2,14 @@
 reset handler's shutdown sequence, through the twin's qtest socket)."""
 
 import struct
-import subprocess
 import time
 
 import pytest
 
-from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.flexrm import (RING_CMPL_START_ADDR, RING_CONTROL, RING_FLUSH_DONE, RING_MSI_ADDR_LS,
                                   RING_MSI_CONTROL, RING_MSI_DATA_VALUE, RING_VER, FlexrmTwin)
-from harness.twins.qtest import QtestClient, QtestSocketDir
+
+from .twin_rig import guest, virt_twin, wait_for
 
 pytestmark = pytest.mark.integration
 BASE, CMPL, MSI = 0x50000000, 0x52000000, 0x52100000
@@ -18,31 +17,16 @@ BASE, CMPL, MSI = 0x50000000, 0x52000000, 0x52100000
 
 @pytest.fixture
 def flexrm():
-    sock = QtestSocketDir()
-    proc = subprocess.Popen(["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-accel", "tcg",
-                             "-display", "none", "-serial", "none", "-monitor", "none", *sock.qemu_args()])
-    q = QtestClient(sock.path)
-    engine = TwinEngine(q, FlexrmTwin(BASE, live_rings=2), None, EventLog(None)).start()
-    yield engine
-    engine.stop()
-    q.close()
-    proc.kill()
-    proc.wait(timeout=10)
-    sock.close()
+    with virt_twin(FlexrmTwin(BASE, live_rings=2), gic=False) as (engine, _):
+        yield engine
 
 
-def guest(engine, fn):
-    with engine.lock:
-        return fn(engine.q)
-
-
-def poll(engine, cond, deadline_s=1.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if guest(engine, cond):
-            return True
-        time.sleep(0.001)
-    return False
+def poll(engine, cond, deadline_s=1.0) -> bool:
+    try:
+        wait_for(engine, cond, deadline_s)
+        return True
+    except AssertionError:
+        return False
 
 
 def test_active_ring_completes_and_sends_msis_until_the_handlers_flush(flexrm):

@@ -5,16 +5,14 @@ event log, and a dead QEMU turning into an error."""
 
 import json
 import struct
-import subprocess
 import time
 
 import pytest
 
 from harness.errors import InfrastructureError
-from harness.twins.engine import EventLog, TwinEngine
-from harness.twins.gic import GicLines
-from harness.twins.qtest import QtestClient, QtestSocketDir
 from harness.twins.xgbe import CH_IER, CH_RCR, CH_RDLR_LO, CH_RDRLR, CH_SR, SR_RI, XgbeTwin
+
+from .twin_rig import guest, virt_twin, wait_for
 
 pytestmark = pytest.mark.integration
 XGMAC, XPCS, RING, BUFS, SPI = 0x50000000, 0x50080000, 0x51000000, 0x51100000, 40
@@ -23,33 +21,9 @@ CH0 = XGMAC + 0x3100
 
 @pytest.fixture
 def twin(tmp_path):
-    sock = QtestSocketDir()
-    proc = subprocess.Popen(["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-accel", "tcg",
-                             "-display", "none", "-serial", "none", "-monitor", "none", *sock.qemu_args()])
-    q = QtestClient(sock.path)
-    engine = TwinEngine(q, XgbeTwin(XGMAC, XPCS, [SPI, SPI + 1]), GicLines.locate(q),
-                        EventLog(tmp_path / "twin-events.jsonl")).start()
-    yield engine, proc, tmp_path / "twin-events.jsonl"
-    engine.stop()
-    q.close()
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
-    sock.close()
-
-
-def guest(engine, fn):
-    with engine.lock:
-        return fn(engine.q)
-
-
-def wait_for(engine, cond, deadline_s=2.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if guest(engine, cond):
-            return time.monotonic()
-        time.sleep(0.0005)
-    raise AssertionError("condition not reached")
+    log = tmp_path / "twin-events.jsonl"
+    with virt_twin(XgbeTwin(XGMAC, XPCS, [SPI, SPI + 1]), log=log) as (engine, proc):
+        yield engine, proc, log
 
 
 def arm_rx(q):

@@ -2,16 +2,13 @@
 twin's qtest socket, under the engine's lock): what QEMU's own model does, the twin must do."""
 
 import struct
-import subprocess
-import time
 
 import pytest
 
-from harness.twins.engine import EventLog, TwinEngine
-from harness.twins.gic import GicLines
-from harness.twins.qtest import QtestClient, QtestSocketDir
 from harness.twins.xgmac import (DMA_CONTROL, DMA_INTR_ENA, DMA_RCV_BASE_ADDR, DMA_STATUS, STATUS_RI, STATUS_RU,
                                  XGMAC_VERSION, XgmacTwin)
+
+from .twin_rig import guest, settle, virt_twin
 
 pytestmark = pytest.mark.integration
 BASE, RING, BUFS, SPI = 0x50000000, 0x51000000, 0x51100000, 80
@@ -19,30 +16,9 @@ BASE, RING, BUFS, SPI = 0x50000000, 0x51000000, 0x51100000, 80
 
 @pytest.fixture
 def xgmac():
-    sock = QtestSocketDir()
-    proc = subprocess.Popen(["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-accel", "tcg",
-                             "-display", "none", "-serial", "none", "-monitor", "none", *sock.qemu_args()])
-    q = QtestClient(sock.path)
     frames: list[bytes] = []
-    engine = TwinEngine(q, XgmacTwin(BASE, SPI, lambda: [frames.pop(0)] if frames else []), GicLines.locate(q),
-                        EventLog(None)).start()
-    yield engine, frames
-    engine.stop()
-    q.close()
-    proc.kill()
-    proc.wait(timeout=10)
-    sock.close()
-
-
-def guest(engine, fn):
-    with engine.lock:
-        return fn(engine.q)
-
-
-def settle(engine, steps=3):
-    start = engine.steps
-    while engine.steps < start + steps:
-        time.sleep(0.001)
+    with virt_twin(XgmacTwin(BASE, SPI, lambda: [frames.pop(0)] if frames else [])) as (engine, _):
+        yield engine, frames
 
 
 def test_rx_ring_wraps_irq_is_level_and_ack_clears(xgmac):
