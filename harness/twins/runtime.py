@@ -38,7 +38,22 @@ class TwinShape:
 SHAPES = {
     # arch/arm/boot/dts/ecx-common.dtsi: one 4 KiB window, three interrupts.
     "xgmac": TwinShape(["calxeda,hb-xgmac"], [(0, 0x1000)], [80, 81, 82], {"dma-coherent": True}),
+    # arch/arm64/boot/dts/amd/amd-seattle-xgbe-b.dtsi: XGMAC, XPCS, SERDES RX/TX, SERDES IR 1/2
+    # and 2/2; six interrupts (device, four channels, AN). Seattle's SPIs (323-349) do not exist
+    # on virt's GIC, so the twin uses 100-105; the real channel SPIs are edge, the twin's level.
+    "xgbe": TwinShape(["amd,xgbe-seattle-v1a"],
+                      [(0, 0x80000), (0x80000, 0x80000), (0x100000, 0x400), (0x101000, 0x60), (0x1010f8, 0x4)],
+                      [100, 101, 102, 103, 104, 105],
+                      {"amd,per-channel-interrupt": True, "amd,speed-set": 0, "dma-coherent": True}),
+    # arch/arm64/boot/dts/broadcom/stingray/stingray-fs4.dtsi: one 0x200000 window of 64 KiB
+    # rings, MSIs only (its msi-parent is a GICv3 ITS, which virt's GICv2 lacks: not described).
+    "flexrm": TwinShape(["brcm,iproc-flexrm-mbox"], [(0, 0x200000)], [], {"#mbox-cells": 3, "dma-coherent": True}),
 }
+
+
+def add_twin_node(b: DtBuilder, shape: TwinShape, name: str, base: int) -> str:
+    return b.device(name, shape.compatible, [(base + o, s) for o, s in shape.regs], spis=shape.spis,
+                    props=shape.props)
 
 
 def layout(target: TargetProfile) -> tuple[int, int, int]:
@@ -62,8 +77,7 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     base, _, end = layout(target)
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
-    b.device(target.dut_device.split(".", 1)[1], shape.compatible, [(base + o, s) for o, s in shape.regs],
-             spis=shape.spis, props=shape.props)
+    add_twin_node(b, shape, target.dut_device.split(".", 1)[1], base)
     out.write_bytes(b.blob())
     return out
 

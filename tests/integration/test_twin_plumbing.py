@@ -7,6 +7,7 @@ import stat
 import subprocess
 import time
 
+import libfdt
 import pytest
 
 from harness.twins.dt import DtBuilder, dump_machine_dtb
@@ -69,3 +70,22 @@ def test_virt_tree_gains_a_twin_node_and_reserved_window(tmp_path):
     assert "ethernet@5f000000" in dts and 'compatible = "amd,xgbe-seattle-v1a";' in dts
     assert "amd,per-channel-interrupt;" in dts and "no-map;" in dts
     assert "interrupts = <0x00 0x64 0x04 0x00 0x65 0x04" in dts
+
+
+@pytest.mark.parametrize("kind", ["xgmac", "xgbe", "flexrm"])
+def test_each_twin_has_its_socs_shape_in_the_tree(kind, tmp_path):
+    from harness.twins.runtime import SHAPES, add_twin_node
+
+    shape = SHAPES[kind]
+    b = DtBuilder(dump_machine_dtb("qemu-system-aarch64", VIRT))
+    add_twin_node(b, shape, "dut", 0x70000000)
+    dtb = tmp_path / "t.dtb"
+    dtb.write_bytes(b.blob())
+    dts = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True, text=True,
+                         check=True).stdout
+    assert f'compatible = "{shape.compatible[0]}";' in dts     # dtc reads it back
+    fdt = libfdt.Fdt(dtb.read_bytes())
+    node = fdt.path_offset("/dut@70000000")
+    assert len(fdt.getprop(node, "reg")) == 16 * len(shape.regs)          # 2+2 cells per window
+    irqs = fdt.getprop(node, "interrupts", libfdt.QUIET_NOTFOUND)
+    assert (len(irqs) if isinstance(irqs, libfdt.Property) else 0) == 12 * len(shape.spis)
