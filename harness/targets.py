@@ -185,6 +185,13 @@ def load_profile(path: Path) -> TargetProfile:
         raise TargetProfileError(f"{path}: mgmt_features_off needs ethtool; add it to userspace_packages")
     if not profile.lab_config_path().is_file():
         raise TargetProfileError(f"{path}: field lab_config names {profile.lab_config_path()}, which does not exist")
+    if (profile.twin is None) != (profile.dtb != "qemu"):
+        raise TargetProfileError(f"{path}: a twin target takes its tree from QEMU and only a twin target does: "
+                                 f"set both `twin:` and `dtb: qemu`, or neither (twin={profile.twin!r}, "
+                                 f"dtb={profile.dtb!r})")
+    if profile.twin and not (profile.dut_device and profile.dma_window):
+        raise TargetProfileError(f"{path}: twin {profile.twin!r} needs dut_device (its unit address is where the "
+                                 f"twin's registers sit) and dma_window")
     return profile
 
 

@@ -93,6 +93,8 @@ struct agent_device_ops {
 	const char *compatible;
 	/* Bytes of register space the ops need mapped from region 0. */
 	uint64_t regs_size;
+	/* The VFIO IRQ index of the interrupt the ops arm (e.g. XGBE's channel 0 is index 1). */
+	unsigned int irq_index;
 	/* Returns 0 if `dev` is this kind of device (reads registers, writes none). */
 	int (*probe)(struct agent_vfio_device *dev);
 	/* Puts the device into a known idle state; raises no interrupt, does no DMA. */

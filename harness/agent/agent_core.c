@@ -133,7 +133,7 @@ int agent_session_irq_register_again(struct agent_session *s)
 
 	set->argsz = sizeof(buf);
 	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = 0;
+	set->index = s->ops->irq_index;
 	set->start = 0;
 	set->count = 1;
 	memcpy(set->data, &s->irq_fd, sizeof(int32_t));
@@ -146,7 +146,7 @@ int agent_session_irq_unmask(struct agent_session *s)
 {
 	struct vfio_irq_set set = {
 		.argsz = sizeof(set), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
-		.index = 0, .start = 0, .count = 1,
+		.index = s->ops->irq_index, .start = 0, .count = 1,
 	};
 
 	AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_SET_IRQS, &set);

@@ -6,9 +6,11 @@
 #include "agent.h"
 
 extern const struct agent_device_ops agent_xgmac_ops;
+extern const struct agent_device_ops agent_xgbe_ops;
 
 static const struct agent_device_ops *agent_ops_table[] = {
 	&agent_xgmac_ops,
+	&agent_xgbe_ops,
 	NULL,
 };
 

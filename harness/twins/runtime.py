@@ -22,6 +22,8 @@ from harness.twins.dt import DtBuilder, dump_machine_dtb
 from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.flexrm import FlexrmTwin
+from harness.twins.xgbe import XgbeTwin
 from harness.twins.xgmac import XgmacTwin, udp_frame_source
 
 
@@ -82,6 +84,18 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     return out
 
 
+def make_twin(kind: str, base: int, frames):
+    """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``."""
+    shape = SHAPES[kind]
+    if kind == "xgmac":
+        return XgmacTwin(base, shape.spis[0], frames)
+    if kind == "xgbe":       # windows 0 and 1 are XGMAC and XPCS; SPIs 1-4 are the DMA channels
+        return XgbeTwin(base + shape.regs[0][0], base + shape.regs[1][0], shape.spis[1:5], frame_source=frames)
+    if kind == "flexrm":
+        return FlexrmTwin(base)
+    raise TargetProfileError(f"no twin of kind {kind!r}; known: {', '.join(SHAPES)}")
+
+
 @attrs.define
 class TwinPlan:
     """Made before QEMU starts: the tree and the private qtest socket."""
@@ -109,8 +123,7 @@ class RunningTwin:
         self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
         self.rx.setblocking(False)
         base, _, _ = layout(target)
-        shape = SHAPES[target.twin]
-        twin = XgmacTwin(base, shape.spis[0], udp_frame_source(self.rx))
+        twin = make_twin(target.twin, base, udp_frame_source(self.rx))
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.

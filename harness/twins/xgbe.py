@@ -18,6 +18,7 @@ import time
 
 from harness.twins.engine import Twin
 
+MAC_VR, MAC_VR_VALUE = 0x110, 0x1051           # within the "mac" window: DEVID 0x10, SNPSVER 0x51
 DMA_MR, DMA_ISR = 0x000, 0x008                  # within the "dma" window (XGMAC + 0x3000)
 CH_STRIDE = 0x80
 CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDTR_LO, CH_RDRLR, CH_IER, CH_SR = 0x08, 0x18, 0x1c, 0x2c, 0x34, 0x38, 0x60
@@ -33,10 +34,14 @@ class XgbeTwin(Twin):
     name = "xgbe"
 
     def __init__(self, xgmac_base: int, xpcs_base: int, channel_spis: list[int], *, frame_period_s: float = 0.005,
-                 frame_len: int = 1514, swr_latency_s: float = 0.001, pcs_reset_latency_s: float = 0.005):
+                 frame_len: int = 1514, swr_latency_s: float = 0.001, pcs_reset_latency_s: float = 0.005,
+                 frame_source=None):
         self.channels = len(channel_spis)
         self.channel_spis = channel_spis
-        self.windows = {"dma": (xgmac_base + 0x3000, 0x100),
+        # Frames from ``frame_source`` (the UDP feeder) go to channel 0; without one, every started
+        # channel receives a synthesised frame every frame_period_s.
+        self.frame_source = frame_source
+        self.windows = {"mac": (xgmac_base, 0x200), "dma": (xgmac_base + 0x3000, 0x100),
                         "ch": (xgmac_base + 0x3100, CH_STRIDE * self.channels),
                         "xpcs": (xpcs_base, 0x400)}
         self.frame_period_s, self.frame_len = frame_period_s, frame_len
@@ -51,6 +56,7 @@ class XgbeTwin(Twin):
 
     def attach(self, engine) -> None:
         super().attach(engine)
+        self.engine.set_reg("mac", MAC_VR, MAC_VR_VALUE)
         self.engine.set_reg("xpcs", PCS_SELECT, self.select)
         self._show_page()
 
@@ -73,7 +79,9 @@ class XgbeTwin(Twin):
 
     # -- guest writes
     def on_write(self, window: str, offset: int, old: int, new: int) -> None:
-        if window == "dma" and offset == DMA_MR and new & 1:
+        if window == "mac" and offset == MAC_VR:
+            self.engine.set_reg("mac", MAC_VR, MAC_VR_VALUE)          # read-only
+        elif window == "dma" and offset == DMA_MR and new & 1:
             self.swr_done_at = self.swr_done_at or (self._now() + self.swr_latency_s)
         elif window == "ch":
             ch, reg = divmod(offset, CH_STRIDE)
@@ -107,6 +115,11 @@ class XgbeTwin(Twin):
             self.engine.log.add("reset", what="PCS")
             if self.select >> 8 == MMD_PCS:
                 self._show_page()
+        if self.frame_source is not None:
+            for frame in self.frame_source():
+                if self._ch(0, CH_RCR) & 1 and self.swr_done_at is None:
+                    self._receive(0, frame)
+            return
         for ch in range(self.channels):
             if self._ch(ch, CH_RCR) & 1 and now >= self.next_frame[ch] and self.swr_done_at is None:
                 self.next_frame[ch] = now + self.frame_period_s
@@ -121,7 +134,7 @@ class XgbeTwin(Twin):
         self.engine.set_reg("dma", DMA_MR, self.engine.reg("dma", DMA_MR) & ~1)
         self.engine.log.add("reset", what="DMA_MR.SWR")
 
-    def _receive(self, ch: int) -> None:
+    def _receive(self, ch: int, frame: bytes | None = None) -> None:
         base = (self._ch(ch, CH_RDLR_HI) << 32) | self._ch(ch, CH_RDLR_LO)
         count = (self._ch(ch, CH_RDRLR) & 0x3ff) + 1
         if not base:
@@ -131,8 +144,9 @@ class XgbeTwin(Twin):
         if not rdes3 & RDES3_OWN:
             self._raise(ch, SR_RBU)                # the ring is full: nothing written
             return
-        frame = bytes([0xff] * 6) + bytes([0x02, 0, 0, 0, 0, ch]) + b"\x08\x00" + \
-            bytes((self.frames + i) & 0xff for i in range(self.frame_len - 14))
+        if frame is None:
+            frame = bytes([0xff] * 6) + bytes([0x02, 0, 0, 0, 0, ch]) + b"\x08\x00" + \
+                bytes((self.frames + i) & 0xff for i in range(self.frame_len - 14))
         self.engine.dma_write((hi << 32) | lo, frame, f"rx frame ch{ch}")
         self.engine.dma_write(desc_addr + 12, struct.pack("<I", RDES3_FD | RDES3_LD | len(frame)),
                               f"rx descriptor ch{ch}")

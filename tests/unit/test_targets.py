@@ -73,3 +73,15 @@ def test_irq_registers_must_be_quiescence_registers(tmp_path):
 def test_quiescence_masks_must_be_hex(tmp_path):
     with pytest.raises(TargetProfileError, match="hex masks"):
         load_profile(_profile(tmp_path, dut_quiescence={"DMA_CONTROL": 2}))
+
+
+def test_a_twin_needs_the_qemu_tree_and_the_qemu_tree_needs_a_twin(tmp_path):
+    with pytest.raises(TargetProfileError, match="set both `twin:` and `dtb: qemu`"):
+        load_profile(_profile(tmp_path, twin="xgmac"))
+    with pytest.raises(TargetProfileError, match="set both `twin:` and `dtb: qemu`"):
+        load_profile(_profile(tmp_path, dtb="qemu"))
+
+
+def test_an_unknown_twin_is_refused(tmp_path):
+    with pytest.raises(TargetProfileError, match="twin"):
+        load_profile(_profile(tmp_path, twin="e1000", dtb="qemu"))
