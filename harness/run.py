@@ -66,8 +66,9 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     child = None
     try:
         with open(out / "suite.log", "wb") as log:
+            # Its own process group: whatever it starts (QEMU) can be found and stopped afterwards.
             child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, start_new_session=True)
             say(f"booting {target.name} and running the suite on {art.meta['release']} "
                 f"(log: {out / 'suite.log'})")
             if on_started:
@@ -84,6 +85,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
                 child.wait(timeout=TERM_GRACE_S)
     finally:
         signal.signal(signal.SIGTERM, old)
+        if child is not None:
+            _stop_leftovers(child)
         if twin_plan is not None:
             twin_plan.close()
     planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
@@ -99,6 +102,19 @@ def _write_json(path: Path, doc: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
+
+
+def _stop_leftovers(child: subprocess.Popen) -> None:
+    """After the suite's child is gone, stop anything still in its process group (a QEMU whose
+    labgrid cleanup never ran because the child was terminated): soft, then hard."""
+    if child.poll() is None:
+        return
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return                       # nothing left: the usual case
+        time.sleep(wait)
 
 
 def run_header(target: TargetProfile, art: Artifacts) -> dict:

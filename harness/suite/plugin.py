@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -42,8 +43,16 @@ def _run_dir() -> Path | None:
     return Path(d) if d else None
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "vfio_id(template): the vfio-hil test id, formatted with the parameters")
+    # `vfio-hil run` stops the suite with SIGTERM; as KeyboardInterrupt it unwinds the session, so
+    # labgrid shuts QEMU down (what still runs afterwards is stopped by run.py, by process group).
+    if _run_dir() is not None:
+        signal.signal(signal.SIGTERM, _interrupted)
 
 
 def pytest_collection_modifyitems(session, config, items):
