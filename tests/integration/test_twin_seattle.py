@@ -1,0 +1,23 @@
+"""qemu-seattle end to end: the AMD XGBE reset handler against the XGBE twin, on 6.1. The handler
+must stop DMA and IRQs after every teardown, every null-reset control must bleed, and the
+handler must finish without its "PHY reset timeout" / "MAC SW reset failed" warnings (the twin's
+PCS reset and DMA_MR.SWR self-clear). The patch that drops the SWR write
+(tests/patches/amdxgbe-reset-no-swr.patch) was run by hand: all 10 bleed checks and reset.ioctl fail."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_amd_xgbe_handler_against_the_twin(suite_runs):
+    doc = suite_runs("qemu-seattle", "debian:6.1")
+    v = {t["id"]: t["verdict"] for t in doc["tests"]}
+    # 6.1.192 does not honour reset_required=0, as on every target.
+    assert {k: x for k, x in v.items() if x != "pass"} == {"reset.required_override": "fail"}, v
+    results = (doc["dir"] / "results.jsonl").read_text()
+    assert "PHY reset timeout" not in results and "MAC SW reset failed" not in results
+    resets = [json.loads(e)["what"] for e in (doc["dir"] / "twin-events.jsonl").read_text().splitlines()
+              if '"kind": "reset"' in e]
+    assert "PCS" in resets and "DMA_MR.SWR" in resets, "the handler's resets never reached the twin"
