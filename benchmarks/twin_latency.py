@@ -14,49 +14,39 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
-from harness.twins.engine import EventLog, TwinEngine
-from harness.twins.gic import GicLines
-from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.bare import bare_virt_twin
 from harness.twins.xgbe import XgbeTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 XGMAC, XPCS = 0x50000000, 0x50080000
+WAIT_DEADLINE_S = 5.0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=500)
     args = ap.parse_args()
-    sock = QtestSocketDir()
-    proc = subprocess.Popen(["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-accel", "tcg",
-                             "-display", "none", "-serial", "none", "-monitor", "none", *sock.qemu_args()])
-    try:
-        q = QtestClient(sock.path)
-        engine = TwinEngine(q, XgbeTwin(XGMAC, XPCS, [40, 41], swr_latency_s=0.0), GicLines.locate(q),
-                            EventLog(None)).start()
+    with bare_virt_twin(XgbeTwin(XGMAC, XPCS, [40, 41], swr_latency_s=0.0)) as (engine, _):
+        q = engine.q
         samples = []
         steps0, t0 = engine.steps, time.monotonic()
         for _ in range(args.samples):
             with engine.lock:
                 q.writel(XGMAC + 0x3000, 1)
             started = time.perf_counter()
+            deadline = time.monotonic() + WAIT_DEADLINE_S
             while True:
                 with engine.lock:
                     if not q.readl(XGMAC + 0x3000) & 1:
                         break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the twin did not clear DMA_MR.SWR within {WAIT_DEADLINE_S} s")
                 time.sleep(0.0001)      # a guest polls too; without a pause this loop would starve the engine
             samples.append((time.perf_counter() - started) * 1000)
         steps_per_s = (engine.steps - steps0) / (time.monotonic() - t0)
-        engine.stop()
-        q.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        sock.close()
     samples.sort()
     record = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "samples": len(samples),
               "median_ms": round(statistics.median(samples), 3),

@@ -104,11 +104,16 @@ def with_unreached(results: list[TestResult], planned: list[str]) -> list[TestRe
     return results + [TestResult(t, Verdict.SKIP, reason="not reached") for t in planned if t not in seen]
 
 
+def final_results(out_dir: Path, planned: list[str] | None = None) -> list[TestResult]:
+    """The run's verdicts as every output states them: results.jsonl with the control rule
+    applied and every planned test that never reported listed as skip "not reached"."""
+    results = apply_controls(read_jsonl(out_dir / JSONL))
+    return with_unreached(results, planned) if planned else results
+
+
 def write_summary(out_dir: Path, header: dict, planned: list[str] | None = None) -> dict:
     """Rebuild results.json from results.jsonl (controls applied, unreached tests listed)."""
-    results = apply_controls(read_jsonl(out_dir / JSONL))
-    if planned:
-        results = with_unreached(results, planned)
+    results = final_results(out_dir, planned)
     doc = {"schema": SCHEMA, **header, "tests": [r.to_json() for r in results]}
     tmp = out_dir / (JSON + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")

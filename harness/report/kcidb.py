@@ -94,9 +94,8 @@ def _tests(run: Run, build_id: str) -> list[dict]:
             test["comment"] = t.reason[:1000]
         if excerpt:
             test["log_excerpt"] = excerpt[-LOG_EXCERPT_MAX:]
-        console = run.dir / "console" / "console_main"
-        if console.exists():
-            test["log_url"] = console.resolve().as_uri()
+        if run.console_log.exists():
+            test["log_url"] = run.console_log.resolve().as_uri()
         out.append(test)
     return out
 

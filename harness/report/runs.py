@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 
 from harness.errors import ResultsError
-from harness.results import JSONL, TestResult, Verdict, apply_controls, read_jsonl, with_unreached
+from harness.results import TestResult, Verdict, final_results
 
 RUN_JSON = "run.json"
 PLANNED = "planned.json"
@@ -60,8 +60,12 @@ class Run:
             out[t.verdict.value] += 1
         return out
 
+    @property
+    def console_log(self) -> Path:
+        return self.dir / CONSOLE
+
     def console_text(self, limit: int = 400_000) -> str:
-        path = self.dir / CONSOLE
+        path = self.console_log
         if not path.exists():
             return ""
         text = path.read_text(errors="replace")
@@ -88,9 +92,7 @@ def load_run(path: Path) -> Run:
     for key in ("target", "kernel"):
         if key not in header:
             raise ResultsError(f"{header_file}: field {key!r} is missing; this file is written by `vfio-hil run`")
-    tests = apply_controls(read_jsonl(path / JSONL))
-    tests = with_unreached(tests, planned)
-    return Run(path, header, tests)
+    return Run(path, header, final_results(path, planned))
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

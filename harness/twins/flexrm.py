@@ -65,17 +65,13 @@ class FlexrmTwin(Twin):
         elif offset == RING_FLUSH_DONE:
             self._w(ring, RING_FLUSH_DONE, old)                 # read-only
         elif offset == RING_CONTROL:
-            now = self._now()
+            now = time.monotonic()
             if new & CONTROL_FLUSH:
                 self.flush_at.setdefault(ring, now + self.flush_latency_s)
             elif old & CONTROL_FLUSH or self._r(ring, RING_FLUSH_DONE):
                 self.unflush_at.setdefault(ring, now + self.flush_latency_s)
             if new & CONTROL_ACTIVE and not old & CONTROL_ACTIVE:
                 self.next_cmpl[ring] = now
-
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
 
     def tick(self, now: float) -> None:
         for ring, at in list(self.flush_at.items()):

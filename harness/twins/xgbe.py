@@ -82,7 +82,7 @@ class XgbeTwin(Twin):
         if window == "mac" and offset == MAC_VR:
             self.engine.set_reg("mac", MAC_VR, MAC_VR_VALUE)          # read-only
         elif window == "dma" and offset == DMA_MR and new & 1:
-            self.swr_done_at = self.swr_done_at or (self._now() + self.swr_latency_s)
+            self.swr_done_at = self.swr_done_at or (time.monotonic() + self.swr_latency_s)
         elif window == "ch":
             ch, reg = divmod(offset, CH_STRIDE)
             if reg == CH_SR:               # write one to clear (the marker keeps status visible: README)
@@ -90,7 +90,7 @@ class XgbeTwin(Twin):
                 self._set_ch(ch, CH_SR, left | (SR_MARKER if left else 0))
             elif reg == CH_RCR and new & 1 and not old & 1:
                 self.rx_cur[ch] = 0
-                self.next_frame[ch] = self._now()
+                self.next_frame[ch] = time.monotonic()
         elif window == "xpcs":
             if offset == PCS_SELECT:
                 self.select = new
@@ -99,10 +99,7 @@ class XgbeTwin(Twin):
                 mmd, reg = self.select >> 8, ((self.select & 0xff) << 8) | (offset >> 2)
                 self.mmd.setdefault(mmd, {})[reg] = new
                 if mmd == MMD_PCS and reg == 0 and new & CTRL1_RESET:
-                    self.pcs_done_at = self.pcs_done_at or (self._now() + self.pcs_reset_latency_s)
-
-    def _now(self) -> float:
-        return time.monotonic()
+                    self.pcs_done_at = self.pcs_done_at or (time.monotonic() + self.pcs_reset_latency_s)
 
     # -- what the device does by itself
     def tick(self, now: float) -> None:

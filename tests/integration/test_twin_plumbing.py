@@ -10,8 +10,9 @@ import time
 import libfdt
 import pytest
 
+from harness.twins.bare import bare_virt
 from harness.twins.dt import DtBuilder, dump_machine_dtb
-from harness.twins.qtest import QtestClient, QtestError, QtestSocketDir
+from harness.twins.qtest import QtestClient, QtestError
 
 pytestmark = pytest.mark.integration
 VIRT = ["-M", "virt", "-cpu", "cortex-a57", "-m", "512"]
@@ -19,16 +20,8 @@ VIRT = ["-M", "virt", "-cpu", "cortex-a57", "-m", "512"]
 
 @pytest.fixture
 def qemu_with_qtest():
-    sock = QtestSocketDir()
-    proc = subprocess.Popen(["qemu-system-aarch64", *VIRT, "-accel", "tcg", "-display", "none", "-serial", "none",
-                             "-monitor", "none", *sock.qemu_args()], stderr=subprocess.PIPE)
-    try:
+    with bare_virt() as (sock, proc):
         yield sock, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        sock.close()
 
 
 def test_qtest_reads_and_writes_guest_memory_beside_tcg(qemu_with_qtest):
