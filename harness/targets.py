@@ -125,6 +125,9 @@ class TargetProfile:
     # agent reports them), and which of those registers enable interrupt sources.
     dut_quiescence: dict = attrs.field(factory=dict, validator=lambda i, a, v: _quiescence(v))
     dut_irq_enable_registers: list = attrs.field(factory=list, validator=_str_list)
+    # Set (to the reason) for a device with no wired interrupt, e.g. FlexRM, whose MSIs are DMA
+    # writes: its irq_bleed checks are `skip` with this reason and the DMA canary covers the MSIs.
+    dut_no_wired_irq: str | None = attrs.field(default=None, validator=attrs.validators.optional(_nonempty_str))
     # noiommu: vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1); iommu: a real IOMMU
     iommu_mode: str = attrs.field(default="noiommu", validator=attrs.validators.in_(["noiommu", "iommu"]))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
@@ -181,6 +184,9 @@ def load_profile(path: Path) -> TargetProfile:
     unknown_irq = [r for r in profile.dut_irq_enable_registers if r not in profile.dut_quiescence]
     if unknown_irq:
         raise TargetProfileError(f"{path}: dut_irq_enable_registers {unknown_irq} are not in dut_quiescence")
+    if profile.dut_no_wired_irq and profile.dut_irq_enable_registers:
+        raise TargetProfileError(f"{path}: dut_no_wired_irq says the device has no wired interrupt, yet "
+                                 f"dut_irq_enable_registers names {profile.dut_irq_enable_registers}; drop one")
     if profile.mgmt_features_off and "ethtool" not in profile.userspace_packages:
         raise TargetProfileError(f"{path}: mgmt_features_off needs ethtool; add it to userspace_packages")
     if not profile.lab_config_path().is_file():

@@ -88,12 +88,18 @@ struct agent_dma_window {
 	volatile uint8_t *va;  /* uncached mapping of the whole window */
 };
 
+#define AGENT_NO_IRQ (~0u)
+
 struct agent_device_ops {
 	const char *name;
 	const char *compatible;
 	/* Bytes of register space the ops need mapped from region 0. */
 	uint64_t regs_size;
-	/* The VFIO IRQ index of the interrupt the ops arm (e.g. XGBE's channel 0 is index 1). */
+	/* The VFIO IRQ index of the interrupt the ops arm (e.g. XGBE's channel 0 is index 1),
+	 * or AGENT_NO_IRQ for a device with no wired interrupt (FlexRM: MSIs only, which are
+	 * DMA writes into the window). The core then registers no eventfd: the tenant
+	 * services the device every report period, and IRQ counts read 0 with
+	 * "wired_irq": false so the harness can tell "none seen" from "none possible". */
 	unsigned int irq_index;
 	/* Returns 0 if `dev` is this kind of device (reads registers, writes none). */
 	int (*probe)(struct agent_vfio_device *dev);
@@ -135,6 +141,17 @@ int agent_session_irq_unmask(struct agent_session *s);
 int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64_t size);
 int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size);
 volatile uint32_t *agent_regs(struct agent_vfio_device *dev);
+
+/* 32-bit register access at byte offset `off` of region 0, for the device files. */
+static inline uint32_t agent_rd(struct agent_vfio_device *dev, unsigned int off)
+{
+	return ((volatile uint32_t *)dev->regs)[off / 4];
+}
+
+static inline void agent_wr(struct agent_vfio_device *dev, unsigned int off, uint32_t val)
+{
+	((volatile uint32_t *)dev->regs)[off / 4] = val;
+}
 int agent_cmd_tenant(int argc, char **argv);
 int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);

@@ -114,9 +114,16 @@ static int session_probe_init(struct agent_session *s, bool init)
 	return 0;
 }
 
+static bool wired_irq(const struct agent_session *s)
+{
+	return s->ops->irq_index != AGENT_NO_IRQ;
+}
+
 int agent_session_irq_register(struct agent_session *s)
 {
 	AGENT_CHECK_EQ(s->state >= AGENT_OPENED, 1);
+	if (!wired_irq(s))
+		return 0;               /* nothing to hear: wait_irq() then only sleeps */
 	s->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->irq_fd < 0) {
 		agent_json_errno("eventfd", "irq 0", errno);
@@ -131,6 +138,8 @@ int agent_session_irq_register_again(struct agent_session *s)
 	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
 	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
 
+	if (!wired_irq(s))
+		return 0;
 	set->argsz = sizeof(buf);
 	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
 	set->index = s->ops->irq_index;
@@ -148,6 +157,9 @@ int agent_session_irq_unmask(struct agent_session *s)
 		.argsz = sizeof(set), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
 		.index = s->ops->irq_index, .start = 0, .count = 1,
 	};
+
+	if (!wired_irq(s))
+		return 0;
 
 	AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_SET_IRQS, &set);
 	return 0;
@@ -187,7 +199,8 @@ int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size)
 	return 0;
 }
 
-/* Waits up to timeout_ms for the IRQ eventfd; returns interrupts seen (0 on timeout), -1 on error. */
+/* Waits up to timeout_ms for the IRQ eventfd; returns interrupts seen (0 on timeout), -1 on error.
+ * Without a wired IRQ there is no eventfd (-1, which poll() ignores): it just sleeps. */
 static int wait_irq(struct agent_session *s, int timeout_ms)
 {
 	struct pollfd p = { .fd = s->irq_fd, .events = POLLIN };
@@ -270,17 +283,17 @@ int agent_cmd_tenant(int argc, char **argv)
 
 			if (ioctl(s.dev.device_fd, VFIO_DEVICE_GET_REGION_INFO, &r) || agent_session_irq_register_again(&s))
 				return 1;
-			ioctls += 2;
+			ioctls += wired_irq(&s) ? 2 : 1;
 		}
 
 		if (n < 0)
 			return 1;
-		if (n > 0) {
+		if (n > 0 || !wired_irq(&s)) {  /* no IRQ to wait for: service every period */
 			int f = s.ops->service(&s.dev, &s.win);
 
 			irqs += (uint64_t)n;
 			frames += f > 0 ? (uint64_t)f : 0;
-			if (agent_session_irq_unmask(&s))
+			if (n > 0 && agent_session_irq_unmask(&s))
 				return 1;
 		}
 		if (now_ms() - last >= (uint64_t)report_ms) {
@@ -357,6 +370,7 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	agent_json_int(&j, "irqs", irqs);
 	agent_json_int(&j, "first_irq_ms", first);
 	agent_json_int(&j, "watch_ms", watch_ms);
+	agent_json_bool(&j, "wired_irq", wired_irq(&s));
 	agent_json_end(&j);
 	s.ops->read_quiescence(&s.dev);
 	return 0;
@@ -517,6 +531,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	agent_json_int(&j, "watch_ms", watch_ms);
 	agent_json_int(&j, "canary_changed", (long long)changed);
 	agent_json_int(&j, "irqs", irqs);
+	agent_json_bool(&j, "wired_irq", wired_irq(&s));
 	agent_json_end(&j);
 	return 0;
 }

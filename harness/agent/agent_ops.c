@@ -7,10 +7,12 @@
 
 extern const struct agent_device_ops agent_xgmac_ops;
 extern const struct agent_device_ops agent_xgbe_ops;
+extern const struct agent_device_ops agent_flexrm_ops;
 
 static const struct agent_device_ops *agent_ops_table[] = {
 	&agent_xgmac_ops,
 	&agent_xgbe_ops,
+	&agent_flexrm_ops,
 	NULL,
 };
 

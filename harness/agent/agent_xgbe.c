@@ -36,16 +36,6 @@ struct xgbe_desc {                      /* struct xgbe_ring_desc */
 	uint32_t desc0, desc1, desc2, desc3;
 };
 
-static inline uint32_t rd(struct agent_vfio_device *dev, unsigned int off)
-{
-	return agent_regs(dev)[off / 4];
-}
-
-static inline void wr(struct agent_vfio_device *dev, unsigned int off, uint32_t val)
-{
-	agent_regs(dev)[off / 4] = val;
-}
-
 static volatile struct xgbe_desc *ring(struct agent_dma_window *win)
 {
 	return (volatile struct xgbe_desc *)win->va;
@@ -53,16 +43,16 @@ static volatile struct xgbe_desc *ring(struct agent_dma_window *win)
 
 static int xgbe_probe(struct agent_vfio_device *dev)
 {
-	uint32_t snps = rd(dev, MAC_VR) & 0xff;
+	uint32_t snps = agent_rd(dev, MAC_VR) & 0xff;
 
 	return (snps == 0 || snps == 0xff) ? -1 : 0;
 }
 
 static int xgbe_init(struct agent_vfio_device *dev)
 {
-	wr(dev, CH0 + CH_IER, 0);
-	wr(dev, CH0 + CH_RCR, 0);
-	wr(dev, CH0 + CH_SR, SR_DEFINED);       /* write-one-to-clear */
+	agent_wr(dev, CH0 + CH_IER, 0);
+	agent_wr(dev, CH0 + CH_RCR, 0);
+	agent_wr(dev, CH0 + CH_SR, SR_DEFINED);       /* write-one-to-clear */
 	return 0;
 }
 
@@ -86,27 +76,27 @@ static int xgbe_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window *
 	if (win->size < BUFFERS_OFFSET + RING_ENTRIES * BUF_SIZE)
 		return -1;
 	xgbe_rearm_window(win);
-	wr(dev, CH0 + CH_RDLR_HI, (uint32_t)(win->phys >> 32));
-	wr(dev, CH0 + CH_RDLR_LO, (uint32_t)win->phys);
-	wr(dev, CH0 + CH_RDRLR, RING_ENTRIES - 1);
-	wr(dev, CH0 + CH_RDTR_LO, (uint32_t)(win->phys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
-	wr(dev, CH0 + CH_RCR, RCR_RBSZ_2048 | RCR_SR);
+	agent_wr(dev, CH0 + CH_RDLR_HI, (uint32_t)(win->phys >> 32));
+	agent_wr(dev, CH0 + CH_RDLR_LO, (uint32_t)win->phys);
+	agent_wr(dev, CH0 + CH_RDRLR, RING_ENTRIES - 1);
+	agent_wr(dev, CH0 + CH_RDTR_LO, (uint32_t)(win->phys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
+	agent_wr(dev, CH0 + CH_RCR, RCR_RBSZ_2048 | RCR_SR);
 	return 0;
 }
 
 static int xgbe_arm_irq(struct agent_vfio_device *dev)
 {
-	wr(dev, CH0 + CH_IER, IER_RIE | IER_NIE);
+	agent_wr(dev, CH0 + CH_IER, IER_RIE | IER_NIE);
 	return 0;
 }
 
 static int xgbe_service(struct agent_vfio_device *dev, struct agent_dma_window *win)
 {
-	uint32_t status = rd(dev, CH0 + CH_SR);
+	uint32_t status = agent_rd(dev, CH0 + CH_SR);
 	unsigned int i;
 	int frames = 0;
 
-	wr(dev, CH0 + CH_SR, status & SR_DEFINED);
+	agent_wr(dev, CH0 + CH_SR, status & SR_DEFINED);
 	for (i = 0; i < RING_ENTRIES; i++) {
 		volatile struct xgbe_desc *d = &ring(win)[i];
 
@@ -130,8 +120,8 @@ static uint64_t xgbe_buffers_offset(void)
 
 static int xgbe_read_quiescence(struct agent_vfio_device *dev)
 {
-	uint32_t mr = rd(dev, DMA_MR), rcr = rd(dev, CH0 + CH_RCR), ier = rd(dev, CH0 + CH_IER);
-	uint32_t sr = rd(dev, CH0 + CH_SR);
+	uint32_t mr = agent_rd(dev, DMA_MR), rcr = agent_rd(dev, CH0 + CH_RCR), ier = agent_rd(dev, CH0 + CH_IER);
+	uint32_t sr = agent_rd(dev, CH0 + CH_SR);
 	struct agent_json j;
 	int busy = !!(mr & 1) + !!(rcr & RCR_SR) + !!ier;
 

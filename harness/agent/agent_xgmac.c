@@ -38,16 +38,6 @@ struct xgmac_desc {                     /* struct xgmac_dma_desc */
 	uint32_t res[3];
 };
 
-static inline uint32_t rd(struct agent_vfio_device *dev, unsigned int off)
-{
-	return agent_regs(dev)[off / 4];
-}
-
-static inline void wr(struct agent_vfio_device *dev, unsigned int off, uint32_t val)
-{
-	agent_regs(dev)[off / 4] = val;
-}
-
 static volatile struct xgmac_desc *ring(struct agent_dma_window *win)
 {
 	return (volatile struct xgmac_desc *)win->va;
@@ -55,16 +45,16 @@ static volatile struct xgmac_desc *ring(struct agent_dma_window *win)
 
 static int xgmac_probe(struct agent_vfio_device *dev)
 {
-	uint32_t ver = rd(dev, XGMAC_VERSION);
+	uint32_t ver = agent_rd(dev, XGMAC_VERSION);
 
 	return (ver == 0 || ver == 0xffffffffu) ? -1 : 0;
 }
 
 static int xgmac_init(struct agent_vfio_device *dev)
 {
-	wr(dev, XGMAC_DMA_INTR_ENA, 0);
-	wr(dev, XGMAC_DMA_CONTROL, 0);
-	wr(dev, XGMAC_DMA_STATUS, 0xffffffffu);   /* write-one-to-clear */
+	agent_wr(dev, XGMAC_DMA_INTR_ENA, 0);
+	agent_wr(dev, XGMAC_DMA_CONTROL, 0);
+	agent_wr(dev, XGMAC_DMA_STATUS, 0xffffffffu);   /* write-one-to-clear */
 	return 0;
 }
 
@@ -87,25 +77,25 @@ static int xgmac_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window 
 	if (win->size < BUFFERS_OFFSET + RING_ENTRIES * BUF_SIZE)
 		return -1;
 	xgmac_rearm_window(win);
-	wr(dev, XGMAC_DMA_RX_BASE_ADDR, (uint32_t)win->phys);
-	wr(dev, XGMAC_CONTROL, rd(dev, XGMAC_CONTROL) | MAC_ENABLE_RX);
-	wr(dev, XGMAC_DMA_CONTROL, rd(dev, XGMAC_DMA_CONTROL) | DMA_CONTROL_SR);
+	agent_wr(dev, XGMAC_DMA_RX_BASE_ADDR, (uint32_t)win->phys);
+	agent_wr(dev, XGMAC_CONTROL, agent_rd(dev, XGMAC_CONTROL) | MAC_ENABLE_RX);
+	agent_wr(dev, XGMAC_DMA_CONTROL, agent_rd(dev, XGMAC_DMA_CONTROL) | DMA_CONTROL_SR);
 	return 0;
 }
 
 static int xgmac_arm_irq(struct agent_vfio_device *dev)
 {
-	wr(dev, XGMAC_DMA_INTR_ENA, DMA_INTR_ENA_NIE | DMA_INTR_ENA_RIE);
+	agent_wr(dev, XGMAC_DMA_INTR_ENA, DMA_INTR_ENA_NIE | DMA_INTR_ENA_RIE);
 	return 0;
 }
 
 static int xgmac_service(struct agent_vfio_device *dev, struct agent_dma_window *win)
 {
-	uint32_t status = rd(dev, XGMAC_DMA_STATUS);
+	uint32_t status = agent_rd(dev, XGMAC_DMA_STATUS);
 	unsigned int i;
 	int frames = 0;
 
-	wr(dev, XGMAC_DMA_STATUS, status & DMA_STATUS_DEFINED);
+	agent_wr(dev, XGMAC_DMA_STATUS, status & DMA_STATUS_DEFINED);
 	for (i = 0; i < RING_ENTRIES; i++) {
 		volatile struct xgmac_desc *d = &ring(win)[i];
 
@@ -124,8 +114,8 @@ static uint64_t xgmac_buffers_offset(void)
 
 static int xgmac_read_quiescence(struct agent_vfio_device *dev)
 {
-	uint32_t mac = rd(dev, XGMAC_CONTROL), ctl = rd(dev, XGMAC_DMA_CONTROL);
-	uint32_t ena = rd(dev, XGMAC_DMA_INTR_ENA), st = rd(dev, XGMAC_DMA_STATUS);
+	uint32_t mac = agent_rd(dev, XGMAC_CONTROL), ctl = agent_rd(dev, XGMAC_DMA_CONTROL);
+	uint32_t ena = agent_rd(dev, XGMAC_DMA_INTR_ENA), st = agent_rd(dev, XGMAC_DMA_STATUS);
 	struct agent_json j;
 	int busy = !!(ctl & (DMA_CONTROL_SR | DMA_CONTROL_ST)) + !!ena + !!(mac & (MAC_ENABLE_TX | MAC_ENABLE_RX));
 

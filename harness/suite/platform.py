@@ -190,3 +190,12 @@ def irq_bled(t: TargetProfile, evidence: dict) -> bool:
     (then any event raises one; whether one was already pending at death is timing)."""
     nt = evidence["next_tenant"]
     return nt["irqs"] > 0 or irq_armed(t, nt["quiescence"])
+
+
+def check_irq_wiring(t: TargetProfile, evidence: dict) -> None:
+    """The agent and the profile must agree whether the device has a wired IRQ; a mismatch means
+    the IRQ evidence measures nothing (an agent listening on no eventfd sees no IRQs)."""
+    wired = evidence["next_tenant"].get("wired_irq", True)
+    if wired == bool(t.dut_no_wired_irq):
+        raise InfrastructureError(f"the agent's ops for {t.dut_compatible} say wired_irq={wired}, but the profile "
+                                  f"{t.source_file} says dut_no_wired_irq={t.dut_no_wired_irq!r}")

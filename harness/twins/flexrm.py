@@ -8,14 +8,18 @@ The device is one 0x200000 window of 64 KiB rings. Per ring:
 - RING_CONTROL (0x034): bit 4 ACTIVE, bit 5 FLUSH. Writing FLUSH stops the ring, resets
   its pointers and, after the flush, sets RING_FLUSH_DONE (0x038) bit 0; clearing
   RING_CONTROL afterwards clears FLUSH_DONE.
-- While ACTIVE: a completion descriptor (8 bytes) into the completion ring at
-  RING_CMPL_START_ADDR << 13 every period, RING_CMPL_WRITE_PTR advanced, and, with
+- While ACTIVE: a completion descriptor (8 bytes: opaque request id in bits 0-15, all
+  status fields zero, i.e. success) into the completion ring at RING_CMPL_START_ADDR << 13
+  every period, RING_CMPL_WRITE_PTR (in descriptors, as flexrm_process_completions()
+  reads it) advanced modulo the ring's 1024 entries, and, with
   RING_MSI_CONTROL bit 15 set, the MSI: RING_MSI_DATA_VALUE written to
   RING_MSI_ADDR_MS:LS. An MSI is a DMA write, so the DMA canary sees it; there is no
   wired interrupt.
-Approximation: only the first ``live_rings`` rings are live (Stingray has 32); the rest
+Approximations: only the first ``live_rings`` rings are live (Stingray has 32); the rest
 read as absent (RING_VER 0), which the reset handler skips. BD processing is not
-modelled: an active ring completes by itself.
+modelled: an active ring completes by itself. Every completion sends its MSI: the real
+ring coalesces them (RING_MSI_CONTROL count/timer) and holds the next MSI until the
+write pointer is read, a read the twin cannot see.
 """
 
 from __future__ import annotations
@@ -94,10 +98,10 @@ class FlexrmTwin(Twin):
     def _complete(self, ring: int) -> None:
         cmpl_base = self._r(ring, RING_CMPL_START_ADDR) << CMPL_ALIGN_ORDER
         if cmpl_base:
-            slot = self._r(ring, RING_CMPL_WRITE_PTR) // CMPL_DESC % CMPL_COUNT
-            self.engine.dma_write(cmpl_base + slot * CMPL_DESC, struct.pack("<Q", (1 << 63) | self.completions),
+            slot = self._r(ring, RING_CMPL_WRITE_PTR) % CMPL_COUNT
+            self.engine.dma_write(cmpl_base + slot * CMPL_DESC, struct.pack("<Q", 0x1000 | self.completions & 0xfff),
                                   f"ring{ring} completion")
-            self._w(ring, RING_CMPL_WRITE_PTR, ((slot + 1) % CMPL_COUNT) * CMPL_DESC)
+            self._w(ring, RING_CMPL_WRITE_PTR, (slot + 1) % CMPL_COUNT)
             self.completions += 1
         if self._r(ring, RING_MSI_CONTROL) & MSI_ENABLE:
             addr = (self._r(ring, RING_MSI_ADDR_MS) << 32) | self._r(ring, RING_MSI_ADDR_LS)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.twins.flexrm import (RING_CMPL_START_ADDR, RING_CONTROL, RING_FLUSH_DONE, RING_MSI_ADDR_LS,
+from harness.twins.flexrm import (RING_CMPL_START_ADDR, RING_CMPL_WRITE_PTR, RING_CONTROL, RING_FLUSH_DONE, RING_MSI_ADDR_LS,
                                   RING_MSI_CONTROL, RING_MSI_DATA_VALUE, RING_VER, FlexrmTwin)
 
 from .twin_rig import guest, virt_twin, wait_for
@@ -43,7 +43,9 @@ def test_active_ring_completes_and_sends_msis_until_the_handlers_flush(flexrm):
         q.writel(BASE + RING_CONTROL, 1 << 4)
     guest(engine, start)
     assert poll(engine, lambda q: q.readl(MSI) == 0xcafe), "no MSI write while active"
-    assert struct.unpack("<Q", guest(engine, lambda q: q.read(CMPL, 8)))[0] >> 63 == 1
+    desc = struct.unpack("<Q", guest(engine, lambda q: q.read(CMPL, 8)))[0]
+    assert desc >> 16 == 0 and desc & 0x1000, f"completion descriptor {desc:#x}: opaque id, success status"
+    assert 0 < guest(engine, lambda q: q.readl(BASE + RING_CMPL_WRITE_PTR)) < 1024, "write pointer in descriptors"
 
     # vfio_platform_bcmflexrm_shutdown(): inactive, FLUSH, wait FLUSH_DONE, clear, wait !FLUSH_DONE
     guest(engine, lambda q: (q.writel(BASE + RING_CONTROL, 0), q.writel(BASE + RING_CONTROL, 1 << 5)))
