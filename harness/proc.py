@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections import deque
 from pathlib import Path
@@ -39,17 +40,40 @@ def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None
     with open(log, "ab") as fh, open(stdout_to or os.devnull, "wb") as out:
         fh.write(f"$ {' '.join(argv)}\n".encode())
         fh.flush()
+        # Its own process group, so a deadline or an interrupt stops all of it (make's compilers,
+        # rsync's helpers), not just the process we started.
         proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out if stdout_to else fh,
-                                stderr=subprocess.STDOUT if not stdout_to else fh)
+                                stderr=subprocess.STDOUT if not stdout_to else fh, start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            proc.kill()
-            proc.wait()
+            stop_group(proc)
             raise CommandError(what, argv, None, tail_of_file(log), log, cwd) from exc
+        except BaseException:        # KeyboardInterrupt, SIGTERM turned into one: leave nothing behind
+            stop_group(proc)
+            raise
     if check and rc != 0:
         raise CommandError(what, argv, rc, tail_of_file(log), log, cwd)
     return subprocess.CompletedProcess(argv, rc)
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group we started, then SIGKILL what is left after ``grace_s``."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            if sig is signal.SIGTERM:
+                try:                      # the leader is gone; take what it left in its group too
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _tail_text(text: str, lines: int = TAIL_LINES) -> str:

@@ -38,6 +38,9 @@ class _Terminated(Exception):
 def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
               boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None) -> dict:
     """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it)."""
+    # Absolute: labgrid resolves image paths (the twin's tree) against the environment file's
+    # directory, so a relative --out such as make matrix's reports/matrix/latest would miss.
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     ports = UdpPorts()
     noiommu = "vfio.enable_unsafe_noiommu_mode=1" if target.iommu_mode == "noiommu" else ""

@@ -23,7 +23,7 @@ _VARIANT = re.compile(r"^(?:teardown\.(?P<a>[\w-]+)\.(?:dma|irq)_bleed|control\.
 HIDDEN_EVIDENCE = ("timeline", "dmesg_excerpt")   # shown as a plot and as the kernel log instead
 
 
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
@@ -68,7 +68,7 @@ class RunView:
 
 def render_html(runs: list[Run]) -> str:
     title = ", ".join(f"{r.target} {r.kernel_label}" for r in runs)
-    return _env().get_template("report.html.j2").render(
+    return template_env().get_template("report.html.j2").render(
         runs=[RunView(r, i) for i, r in enumerate(runs, 1)], title=title, css=css(),
         generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
 

@@ -1,5 +1,6 @@
 """Fixtures for tests that build real kernels and boot them under QEMU."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ def suite_runs(tmp_path_factory):
         if key not in done:
             target = get_target(target_name)
             art = build_artifacts(target, parse_kernel_spec(kernel), [PATCHES / patch] if patch else [])
-            out = tmp_path_factory.mktemp(f"{target_name}-{patch or 'unpatched'}")
+            # Relative, as `make matrix` passes it: every path handed to labgrid must survive that.
+            out = Path(os.path.relpath(tmp_path_factory.mktemp(f"{target_name}-{patch or 'unpatched'}")))
             done[key] = {**run_suite(target, art, out, say=lambda m: None), "dir": out}
         return done[key]
     return run

@@ -54,3 +54,30 @@ def test_compare_of_equal_runs_is_quiet(tmp_path):
 def test_an_improvement_is_not_a_regression(tmp_path):
     c = compare(load_run(full_run(tmp_path / "bad", bleed="fail")), load_run(full_run(tmp_path / "good")))
     assert c.flips and not c.regressions
+
+
+def test_matrix_counts_irq_checks_skipped_for_a_device_without_irq_as_not_applicable(tmp_path):
+    from harness.results import TestResult
+
+    from .report_fixtures import result_dir
+    no_irq = "FlexRM has no wired interrupt"
+    r = load_run(result_dir(tmp_path / "r", [
+        TestResult("teardown.sigkill.dma_bleed", "pass", 3.0, {"gap_check": {"changed": 0}}),
+        TestResult("teardown.sigkill.irq_bleed", "skip", 0.1, {}, no_irq),
+        TestResult("control.null_reset.sigkill", "pass", 3.0, {"gap_check": {"changed": 1587}}),
+    ]))
+    cells = cells_for(r)
+    assert cells["effective"].state == "good", cells["effective"]
+    assert "no DMA after teardown in all 1 variants" in cells["effective"].text and no_irq in cells["effective"].text
+    assert cells["overall"].text.startswith("needed and working"), cells["overall"]
+
+
+def test_matrix_never_counts_an_unreached_bleed_check_as_not_applicable(tmp_path):
+    from harness.results import TestResult
+
+    from .report_fixtures import result_dir
+    r = load_run(result_dir(tmp_path / "r", [
+        TestResult("teardown.sigkill.dma_bleed", "pass", 3.0, {"gap_check": {"changed": 0}}),
+        TestResult("control.null_reset.sigkill", "pass", 3.0, {"gap_check": {"changed": 1587}}),
+    ], planned=["teardown.sigkill.dma_bleed", "teardown.sigkill.irq_bleed", "control.null_reset.sigkill"]))
+    assert cells_for(r)["effective"].state == "unknown"
