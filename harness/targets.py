@@ -125,6 +125,10 @@ class TargetProfile:
     # agent reports them), and which of those registers enable interrupt sources.
     dut_quiescence: dict = attrs.field(factory=dict, validator=lambda i, a, v: _quiescence(v))
     dut_irq_enable_registers: list = attrs.field(factory=list, validator=_str_list)
+    # The device's own kernel driver (module name), which the suite's native.probe check loads once
+    # against the device and removes again: on a twin, a fidelity check by code nobody here wrote.
+    dut_native_module: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^[a-z0-9_]+$")))
     # Set (to the reason) for a device with no wired interrupt, e.g. FlexRM, whose MSIs are DMA
     # writes: its irq_bleed checks are `skip` with this reason and the DMA canary covers the MSIs.
     dut_no_wired_irq: str | None = attrs.field(default=None, validator=attrs.validators.optional(_nonempty_str))

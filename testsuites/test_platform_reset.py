@@ -27,6 +27,19 @@ def test_boot(booted, ssh, profile, evidence):
     assert not evidence["unexpected"], f"kernel warnings during boot: {evidence['unexpected']}"
 
 
+@pytest.mark.vfio_id("native.probe")
+def test_native_probe(booted, ssh, profile, twin, evidence):
+    """The device's own kernel driver probes it (and, for a NIC, opens and closes it) without an
+    error in the kernel log; then it is removed, so the rest of the suite starts from an unbound
+    device. On a twin this is a fidelity check by code nobody here wrote."""
+    if not profile.dut_native_module:
+        pytest.skip("the profile names no native driver (dut_native_module)")
+    result = platform.native_probe(ssh, profile)
+    evidence.update(result)
+    assert result["driver"], f"{profile.dut_native_module} did not bind {profile.dut_device}: {result['errors']}"
+    assert not result["errors"], f"{profile.dut_native_module} logged errors: {result['errors']}"
+
+
 @pytest.mark.vfio_id("bind.vfio")
 def test_bind(dut_bound, ssh, profile, evidence):
     driver = platform.current_driver(ssh, profile.dut_device)

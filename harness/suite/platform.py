@@ -7,6 +7,7 @@ return evidence. Verdicts are decided by the tests in testsuites/.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from harness.errors import InfrastructureError
@@ -67,6 +68,39 @@ def bind_to_vfio(ssh, device: str) -> None:
 def unbind(ssh, device: str) -> None:
     ssh.run_check(f"[ ! -e /sys/bus/platform/devices/{device}/driver ] || "
                   f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
+
+
+# What a driver prints when something it needs from the device is missing or wrong.
+_DRIVER_ERROR = re.compile(r"error|fail|timeout|timed out|invalid|unable|not supported|can't|cannot", re.I)
+NATIVE_OPEN_S = 2.0
+
+
+def native_probe(ssh, t: TargetProfile) -> dict:
+    """Load the device's own driver, let it probe the device, open and close its network interface
+    if it made one, then unbind and remove it again; returns what happened, with the kernel log."""
+    mark = dmesg_mark(ssh)
+    out, _, rc = ssh.run(f"modprobe {t.dut_native_module}")
+    if rc != 0:
+        raise InfrastructureError(f"modprobe {t.dut_native_module} failed ({out}): the kernel under test was "
+                                  f"built without it; add it to the target's kconfig fragments")
+    result: dict = {"module": t.dut_native_module, "driver": current_driver(ssh, t.dut_device)}
+    try:
+        ifaces, _, rc = ssh.run(f"ls /sys/bus/platform/devices/{t.dut_device}/net")
+        if rc == 0 and ifaces:
+            iface = ifaces[0]
+            result["netdev"] = iface
+            result["up_rc"] = ssh.run(f"ip link set {iface} up")[2]
+            time.sleep(NATIVE_OPEN_S)           # the driver's open path: PHY start, DMA and IRQ setup
+            result["link"] = ssh.run(f"ip link show {iface}")[0]
+            result["down_rc"] = ssh.run(f"ip link set {iface} down")[2]
+    finally:
+        unbind(ssh, t.dut_device)
+        ssh.run(f"rmmod {t.dut_native_module}")
+    log = dmesg_since(ssh, mark)
+    name = t.dut_device
+    result["dmesg"] = [line for line in log if name in line or t.dut_native_module.replace("_", "-") in line][-30:]
+    result["errors"] = [line for line in result["dmesg"] if _DRIVER_ERROR.search(line)]
+    return result
 
 
 def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> None:

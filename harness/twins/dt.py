@@ -37,6 +37,11 @@ def dump_machine_dtb(qemu: str, machine_args: list[str], timeout_s: float = 30) 
         return out.read_bytes()
 
 
+def u32s(values: list[int]) -> bytes:
+    """A property of 32-bit cells, e.g. <1 1 0>."""
+    return b"".join(struct.pack(">I", v) for v in values)
+
+
 def _cells(values: list[int], ncells: int) -> bytes:
     out = b""
     for v in values:
@@ -110,6 +115,45 @@ class DtBuilder:
             self.set(path, k, v)
         self.set(path, "status", "okay")
         return path
+
+    def _nodes(self):
+        """Offsets of every node, in tree order."""
+        off, depth = 0, 0
+        while off >= 0 and depth >= 0:
+            yield off
+            try:
+                off, depth = self.fdt.next_node(off, depth)
+            except libfdt.FdtException:       # past the last node
+                return
+
+    def _max_phandle(self) -> int:
+        return max(self.fdt.get_phandle(off) for off in self._nodes())
+
+    def phandle(self, path: str) -> int:
+        """The node's phandle, given one (the next free number) if it has none."""
+        off = self.fdt.path_offset(path)
+        ph = self.fdt.get_phandle(off)
+        if not ph:
+            ph = self._max_phandle() + 1
+            self.set(path, "phandle", ph)
+        return ph
+
+    def find_compatible(self, compatible: str) -> str | None:
+        """Path of the first node with ``compatible``, or None."""
+        for off in self._nodes():
+            prop = self.fdt.getprop(off, "compatible", quiet=(libfdt.NOTFOUND,))
+            if not isinstance(prop, int) and compatible.encode() in bytes(prop).split(b"\0"):
+                return self.fdt.get_path(off)
+        return None
+
+    def fixed_clock(self, name: str, hz: int) -> int:
+        """A fixed-rate clock at the root (as the SoC trees describe their fixed PLL outputs); its phandle."""
+        path = f"/{name}"
+        self.set(path, "compatible", "fixed-clock")
+        self.set(path, "#clock-cells", 0)
+        self.set(path, "clock-frequency", hz)
+        self.set(path, "clock-output-names", name)
+        return self.phandle(path)
 
     def blob(self) -> bytes:
         self.fdt.pack()

@@ -18,7 +18,7 @@ import attrs
 
 from harness.errors import TargetProfileError
 from harness.targets import TargetProfile
-from harness.twins.dt import DtBuilder, dump_machine_dtb
+from harness.twins.dt import DtBuilder, dump_machine_dtb, u32s
 from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestSocketDir
@@ -35,6 +35,8 @@ class TwinShape:
     regs: list          # [(offset, size)]
     spis: list
     props: dict = attrs.field(factory=dict)
+    clocks: list = attrs.field(factory=list)     # [(clock-names entry, Hz)]: fixed clocks, as the SoC's
+    msi: tuple | None = None                     # (msi-parent compatible, device ID), when the tree has one
 
 
 SHAPES = {
@@ -46,16 +48,33 @@ SHAPES = {
     "xgbe": TwinShape(["amd,xgbe-seattle-v1a"],
                       [(0, 0x80000), (0x80000, 0x80000), (0x100000, 0x400), (0x101000, 0x60), (0x1010f8, 0x4)],
                       [100, 101, 102, 103, 104, 105],
-                      {"amd,per-channel-interrupt": True, "amd,speed-set": 0, "dma-coherent": True}),
+                      {"amd,per-channel-interrupt": True, "amd,speed-set": 0, "dma-coherent": True,
+                       # the rest is for the native amd-xgbe driver (the suite's native.probe check)
+                       "amd,serdes-blwc": u32s([1, 1, 0]), "amd,serdes-cdr-rate": u32s([2, 2, 7]),
+                       "amd,serdes-pq-skew": u32s([10, 10, 18]), "amd,serdes-tx-amp": u32s([0, 0, 0]),
+                       "amd,serdes-dfe-tap-config": u32s([3, 3, 3]), "amd,serdes-dfe-tap-enable": u32s([0, 0, 7]),
+                       "mac-address": bytes([0x02, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5]), "phy-mode": "xgmii"},
+                      # amd-seattle-clks.dtsi: xgmacclk0_dma_250mhz, xgmacclk0_ptp_250mhz
+                      clocks=[("dma_clk", 250_000_000), ("ptp_clk", 250_000_000)]),
     # arch/arm64/boot/dts/broadcom/stingray/stingray-fs4.dtsi: one 0x200000 window of 64 KiB
-    # rings, MSIs only (its msi-parent is a GICv3 ITS, which virt's GICv2 lacks: not described).
-    "flexrm": TwinShape(["brcm,iproc-flexrm-mbox"], [(0, 0x200000)], [], {"#mbox-cells": 3, "dma-coherent": True}),
+    # rings, MSIs only, through the GICv3 ITS (msi-parent = <&gic_its 0x7fe0>); described when
+    # the machine has an ITS (virt,gic-version=3), left out on a GICv2 machine.
+    "flexrm": TwinShape(["brcm,iproc-flexrm-mbox"], [(0, 0x200000)], [], {"#mbox-cells": 3, "dma-coherent": True},
+                        msi=("arm,gic-v3-its", 0x7fe0)),
 }
 
 
 def add_twin_node(b: DtBuilder, shape: TwinShape, name: str, base: int) -> str:
-    return b.device(name, shape.compatible, [(base + o, s) for o, s in shape.regs], spis=shape.spis,
+    path = b.device(name, shape.compatible, [(base + o, s) for o, s in shape.regs], spis=shape.spis,
                     props=shape.props)
+    if shape.clocks:
+        b.set(path, "clocks", u32s([b.fixed_clock(f"{name}-{clk.replace('_', '-')}", hz) for clk, hz in shape.clocks]))
+        b.set(path, "clock-names", [clk for clk, _ in shape.clocks])
+    if shape.msi:
+        parent = b.find_compatible(shape.msi[0])
+        if parent:
+            b.set(path, "msi-parent", u32s([b.phandle(parent), shape.msi[1]]))
+    return path
 
 
 def layout(target: TargetProfile) -> tuple[int, int, int]:

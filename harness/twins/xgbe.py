@@ -7,6 +7,8 @@ xgbe-common.h; the reset sequence from drivers/vfio/platform/reset/vfio_platform
 - Per channel (DMA_CH_BASE 0x3100, stride 0x80): RCR.SR starts/stops RX DMA into the
   ring at RDLR_HI:LO of RDRLR+1 16-byte descriptors; IER enables, SR is write-one-to-clear
   status; the channel's SPI is level: SR & IER.
+- MTL TX queues (MTL_Q_BASE 0x1100, stride 0x80): TQOMR.FTQ (bit 0), the TX queue flush
+  amd-xgbe's open path waits for, self-clears.
 - XPCS: MMD registers through the indirect window (select at 0xff << 2, data at
   (reg & 0xff) << 2); PCS CTRL1.RESET (MMD 3, reg 0, bit 15) self-clears.
 """
@@ -21,6 +23,7 @@ from harness.twins.engine import Twin
 MAC_VR, MAC_VR_VALUE = 0x110, 0x1051           # within the "mac" window: DEVID 0x10, SNPSVER 0x51
 DMA_MR, DMA_ISR = 0x000, 0x008                  # within the "dma" window (XGMAC + 0x3000)
 CH_STRIDE = 0x80
+MTL_Q_STRIDE, MTL_Q_TQOMR, TQOMR_FTQ = 0x80, 0x00, 1 << 0   # within the "mtlq" window (XGMAC + 0x1100)
 CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDTR_LO, CH_RDRLR, CH_IER, CH_SR = 0x08, 0x18, 0x1c, 0x2c, 0x34, 0x38, 0x60
 SR_RI, SR_RBU, SR_NIS = 1 << 6, 1 << 7, 1 << 15
 SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural bits only) a visible change
@@ -43,6 +46,7 @@ class XgbeTwin(Twin):
         self.frame_source = frame_source
         self.windows = {"mac": (xgmac_base, 0x200), "dma": (xgmac_base + 0x3000, 0x100),
                         "ch": (xgmac_base + 0x3100, CH_STRIDE * self.channels),
+                        "mtlq": (xgmac_base + 0x1100, MTL_Q_STRIDE * self.channels),
                         "xpcs": (xpcs_base, 0x400)}
         self.frame_period_s, self.frame_len = frame_period_s, frame_len
         self.swr_latency_s, self.pcs_reset_latency_s = swr_latency_s, pcs_reset_latency_s
@@ -50,6 +54,7 @@ class XgbeTwin(Twin):
         self.select = MMD_PCS << 8
         self.swr_done_at: float | None = None
         self.pcs_done_at: float | None = None
+        self.tx_flushing: set[int] = set()
         self.rx_cur = [0] * self.channels
         self.next_frame = [0.0] * self.channels
         self.frames = 0
@@ -91,6 +96,8 @@ class XgbeTwin(Twin):
             elif reg == CH_RCR and new & 1 and not old & 1:
                 self.rx_cur[ch] = 0
                 self.next_frame[ch] = time.monotonic()
+        elif window == "mtlq" and offset % MTL_Q_STRIDE == MTL_Q_TQOMR and new & TQOMR_FTQ:
+            self.tx_flushing.add(offset // MTL_Q_STRIDE)      # nothing queued: done on the next step
         elif window == "xpcs":
             if offset == PCS_SELECT:
                 self.select = new
@@ -106,6 +113,11 @@ class XgbeTwin(Twin):
         if self.swr_done_at is not None and now >= self.swr_done_at:
             self._software_reset()
             self.swr_done_at = None
+        for q in sorted(self.tx_flushing):
+            off = q * MTL_Q_STRIDE + MTL_Q_TQOMR
+            self.engine.set_reg("mtlq", off, self.engine.reg("mtlq", off) & ~TQOMR_FTQ)
+            self.engine.log.add("reset", what=f"MTL TX queue {q} flush")
+        self.tx_flushing.clear()
         if self.pcs_done_at is not None and now >= self.pcs_done_at:
             self.mmd[MMD_PCS] = {}                 # PCS registers back to their defaults
             self.pcs_done_at = None

@@ -2,7 +2,8 @@
 FlexRM has no wired interrupt, so every irq_bleed is `skip` with the profile's reason and the
 MSIs (DMA writes the agent aims into the window) are counted by the DMA canary. The handler must
 flush every live ring; every null-reset control must bleed; the patch that takes the ring
-shutdown out of the handler must turn every dma_bleed and reset.ioctl into `fail`."""
+shutdown out of the handler must turn every dma_bleed and reset.ioctl into `fail`. The kernel's own
+bcm-flexrm-mailbox driver must probe the twin (its MSIs through virt's GICv3 ITS)."""
 
 import json
 
@@ -29,6 +30,10 @@ def test_flexrm_handler_against_the_twin(suite_runs):
     flushes = {json.loads(e)["what"] for e in (doc["dir"] / "twin-events.jsonl").read_text().splitlines()
                if '"kind": "reset"' in e}
     assert flushes >= {f"ring{i} flush" for i in range(4)}, f"the handler did not flush every live ring: {flushes}"
+    # bcm-flexrm-mailbox probes the twin through virt's GICv3 ITS and finds exactly the live rings
+    native = tests["native.probe"]
+    assert native["verdict"] == "pass" and native["evidence"]["driver"] == "brcm-flexrm-mbox", native
+    assert any("with 4 channels" in line for line in native["evidence"]["dmesg"]), native["evidence"]
 
 
 def test_handler_without_the_ring_shutdown_fails_every_dma_bleed(suite_runs):

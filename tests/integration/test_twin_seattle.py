@@ -2,7 +2,8 @@
 must stop DMA and IRQs after every teardown, every null-reset control must bleed, and the
 handler must finish without its "PHY reset timeout" / "MAC SW reset failed" warnings (the twin's
 PCS reset and DMA_MR.SWR self-clear). The patch that drops the SWR write
-(tests/patches/amdxgbe-reset-no-swr.patch) was run by hand: all 10 bleed checks and reset.ioctl fail."""
+(tests/patches/amdxgbe-reset-no-swr.patch) was run by hand: all 10 bleed checks and reset.ioctl fail.
+The kernel's own amd-xgbe driver must probe the twin and open and close its interface cleanly."""
 
 import json
 
@@ -21,3 +22,6 @@ def test_amd_xgbe_handler_against_the_twin(suite_runs):
     resets = [json.loads(e)["what"] for e in (doc["dir"] / "twin-events.jsonl").read_text().splitlines()
               if '"kind": "reset"' in e]
     assert "PCS" in resets and "DMA_MR.SWR" in resets, "the handler's resets never reached the twin"
+    native = next(t for t in doc["tests"] if t["id"] == "native.probe")["evidence"]
+    assert native["driver"] == "amd-xgbe" and native["up_rc"] == 0 and "UP" in native["link"][0], native
+    assert "MTL TX queue 0 flush" in resets, "amd-xgbe's open path never flushed the TX queue"

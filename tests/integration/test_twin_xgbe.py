@@ -69,6 +69,15 @@ def test_pcs_reset_self_clears_through_the_mmd_window(twin):
     wait_for(engine, lambda q: q.readl(XPCS) == 0x1000)
 
 
+def test_tx_queue_flush_self_clears(twin):
+    """amd-xgbe's open path (xgbe_flush_tx_queues) sets MTL_Q_TQOMR.FTQ and polls it clear."""
+    engine, _, _ = twin
+    tqomr = XGMAC + 0x1100
+    guest(engine, lambda q: q.writel(tqomr, 0x70001))            # FTQ with other fields set
+    wait_for(engine, lambda q: not q.readl(tqomr) & 1)
+    assert guest(engine, lambda q: q.readl(tqomr)) == 0x70000, "FTQ cleared, the other fields kept"
+
+
 def test_a_dead_qemu_makes_the_twin_report_an_error(twin):
     engine, proc, _ = twin
     proc.kill()
