@@ -32,7 +32,16 @@ def teardown_timelines(run: Run, variant: str) -> tuple[dict | None, dict | None
     return tl(f"teardown.{variant}.dma_bleed"), tl(f"control.null_reset.{variant}")
 
 
-def _panel(ax_dma, ax_irq, tl: dict | None, color: str, title: str) -> None:
+def wired_irq(run: Run, variant: str) -> bool:
+    """False when the agent said the device has no wired interrupt (FlexRM: MSIs only)."""
+    for test_id in (f"teardown.{variant}.dma_bleed", f"control.null_reset.{variant}"):
+        t = run.test(test_id)
+        if t and "wired_irq" in (t.evidence.get("next_tenant") or {}):
+            return bool(t.evidence["next_tenant"]["wired_irq"])
+    return True
+
+
+def _panel(ax_dma, ax_irq, tl: dict | None, color: str, title: str, wired: bool = True) -> None:
     ax_dma.set_title(title, fontsize=10)
     if not tl:
         for ax in (ax_dma, ax_irq):
@@ -49,6 +58,12 @@ def _panel(ax_dma, ax_irq, tl: dict | None, color: str, title: str) -> None:
                 label="canary bytes changed")
     ax_dma.annotate("owner died", (0, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                     textcoords="offset points", fontsize=8)
+    if not wired:       # a flat zero line would read as "no IRQ bleed", which nobody measured
+        ax_irq.text(0.5, 0.5, "no wired IRQ: its MSIs are DMA writes,\ncounted in the panel above",
+                    ha="center", va="center", transform=ax_irq.transAxes, color="#555", fontsize=9)
+        ax_irq.set_yticks([])
+        ax_irq.set_xlabel("ms from the moment of death")
+        return
     tenant = tl.get("tenant", [])
     if tenant:
         ax_irq.step([p[0] for p in tenant], [p[1] for p in tenant], where="post", color=TENANT_COLOR, lw=1.5,
@@ -70,8 +85,9 @@ def bleed_figure(run: Run, variant: str) -> bytes | None:
     if not real and not control:
         return None
     fig, axes = plt.subplots(2, 2, figsize=(9, 4.6), dpi=80, sharex="all")
-    _panel(axes[0][0], axes[1][0], real, REAL_COLOR, "real reset handler")
-    _panel(axes[0][1], axes[1][1], control, CONTROL_COLOR, "null-reset control (no reset)")
+    wired = wired_irq(run, variant)
+    _panel(axes[0][0], axes[1][0], real, REAL_COLOR, "real reset handler", wired)
+    _panel(axes[0][1], axes[1][1], control, CONTROL_COLOR, "null-reset control (no reset)", wired)
     axes[0][0].set_ylabel("DMA bytes\ninto freed window")
     axes[1][0].set_ylabel("IRQs (cumulative)")
     # The same y scale on both sides, so "nothing" next to "thousands" looks like it.

@@ -9,6 +9,8 @@ xgbe-common.h; the reset sequence from drivers/vfio/platform/reset/vfio_platform
   status; the channel's SPI is level: SR & IER.
 - MTL TX queues (MTL_Q_BASE 0x1100, stride 0x80): TQOMR.FTQ (bit 0), the TX queue flush
   amd-xgbe's open path waits for, self-clears.
+- MAC_TSCR (0x0d00): the timestamp commands TSINIT, TSUPDT and TSADDREG (bits 2, 3, 5),
+  which amd-xgbe's open path (7.2) issues and polls, self-clear.
 - XPCS: MMD registers through the indirect window (select at 0xff << 2, data at
   (reg & 0xff) << 2); PCS CTRL1.RESET (MMD 3, reg 0, bit 15) self-clears.
 """
@@ -24,6 +26,7 @@ MAC_VR, MAC_VR_VALUE = 0x110, 0x1051           # within the "mac" window: DEVID 
 DMA_MR, DMA_ISR = 0x000, 0x008                  # within the "dma" window (XGMAC + 0x3000)
 CH_STRIDE = 0x80
 MTL_Q_STRIDE, MTL_Q_TQOMR, TQOMR_FTQ = 0x80, 0x00, 1 << 0   # within the "mtlq" window (XGMAC + 0x1100)
+MAC_TSCR, TSCR_COMMANDS = 0x00, (1 << 2) | (1 << 3) | (1 << 5)  # within "tscr" (XGMAC + 0xd00)
 CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDTR_LO, CH_RDRLR, CH_IER, CH_SR = 0x08, 0x18, 0x1c, 0x2c, 0x34, 0x38, 0x60
 SR_RI, SR_RBU, SR_NIS = 1 << 6, 1 << 7, 1 << 15
 SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural bits only) a visible change
@@ -47,6 +50,7 @@ class XgbeTwin(Twin):
         self.windows = {"mac": (xgmac_base, 0x200), "dma": (xgmac_base + 0x3000, 0x100),
                         "ch": (xgmac_base + 0x3100, CH_STRIDE * self.channels),
                         "mtlq": (xgmac_base + 0x1100, MTL_Q_STRIDE * self.channels),
+                        "tscr": (xgmac_base + 0xd00, 0x10),
                         "xpcs": (xpcs_base, 0x400)}
         self.frame_period_s, self.frame_len = frame_period_s, frame_len
         self.swr_latency_s, self.pcs_reset_latency_s = swr_latency_s, pcs_reset_latency_s
@@ -55,6 +59,7 @@ class XgbeTwin(Twin):
         self.swr_done_at: float | None = None
         self.pcs_done_at: float | None = None
         self.tx_flushing: set[int] = set()
+        self.tscr_pending = False
         self.rx_cur = [0] * self.channels
         self.next_frame = [0.0] * self.channels
         self.frames = 0
@@ -98,6 +103,8 @@ class XgbeTwin(Twin):
                 self.next_frame[ch] = time.monotonic()
         elif window == "mtlq" and offset % MTL_Q_STRIDE == MTL_Q_TQOMR and new & TQOMR_FTQ:
             self.tx_flushing.add(offset // MTL_Q_STRIDE)      # nothing queued: done on the next step
+        elif window == "tscr" and offset == MAC_TSCR and new & TSCR_COMMANDS:
+            self.tscr_pending = True                            # latched on the next step
         elif window == "xpcs":
             if offset == PCS_SELECT:
                 self.select = new
@@ -118,6 +125,9 @@ class XgbeTwin(Twin):
             self.engine.set_reg("mtlq", off, self.engine.reg("mtlq", off) & ~TQOMR_FTQ)
             self.engine.log.add("reset", what=f"MTL TX queue {q} flush")
         self.tx_flushing.clear()
+        if self.tscr_pending:
+            self.engine.set_reg("tscr", MAC_TSCR, self.engine.reg("tscr", MAC_TSCR) & ~TSCR_COMMANDS)
+            self.tscr_pending = False
         if self.pcs_done_at is not None and now >= self.pcs_done_at:
             self.mmd[MMD_PCS] = {}                 # PCS registers back to their defaults
             self.pcs_done_at = None

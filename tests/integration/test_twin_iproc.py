@@ -43,3 +43,23 @@ def test_handler_without_the_ring_shutdown_fails_every_dma_bleed(suite_runs):
     assert v["reset.ioctl"] == "fail", tests["reset.ioctl"]
     assert all(v[f"control.null_reset.{x}"] == "pass" for x in VARIANTS), v
     assert all(v[f"teardown.{x}.irq_bleed"] == "skip" for x in VARIANTS), v
+
+
+def test_matrix_of_the_twin_targets(suite_runs, tmp_path):
+    """The removal-impact matrix over the twin targets' runs, through the CLI: FlexRM's skipped
+    irq checks are "not applicable", never "unknown", and both handlers come out needed and working."""
+    import subprocess
+    import sys
+
+    dirs = [str(suite_runs(t, "debian:6.1")["dir"]) for t in ("qemu-iproc", "qemu-seattle")]
+    proc = subprocess.run([sys.executable, "-m", "harness", "matrix", *dirs, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line
+            for line in (tmp_path / "matrix.md").read_text().splitlines() if line.startswith("| qemu-")}
+    iproc = rows[("qemu-iproc", "effective? (no bleed after teardown, all variants)")]
+    assert "yes: no DMA after teardown in all 5 variants; 5 checks not applicable" in iproc, iproc
+    seattle = rows[("qemu-seattle", "effective? (no bleed after teardown, all variants)")]
+    assert "yes: no DMA or IRQ after teardown in all 5 variants" in seattle, seattle
+    for t in ("qemu-iproc", "qemu-seattle"):
+        assert "needed and working" in rows[(t, "overall")], rows[(t, "overall")]

@@ -69,13 +69,17 @@ def test_pcs_reset_self_clears_through_the_mmd_window(twin):
     wait_for(engine, lambda q: q.readl(XPCS) == 0x1000)
 
 
-def test_tx_queue_flush_self_clears(twin):
-    """amd-xgbe's open path (xgbe_flush_tx_queues) sets MTL_Q_TQOMR.FTQ and polls it clear."""
+def test_tx_queue_flush_and_timestamp_commands_self_clear(twin):
+    """amd-xgbe's open path sets MTL_Q_TQOMR.FTQ (xgbe_flush_tx_queues) and the MAC_TSCR timestamp
+    commands, and polls each clear."""
     engine, _, _ = twin
     tqomr = XGMAC + 0x1100
     guest(engine, lambda q: q.writel(tqomr, 0x70001))            # FTQ with other fields set
     wait_for(engine, lambda q: not q.readl(tqomr) & 1)
     assert guest(engine, lambda q: q.readl(tqomr)) == 0x70000, "FTQ cleared, the other fields kept"
+    tscr = XGMAC + 0xd00                                          # 7.2's open path: TSINIT, TSADDREG
+    guest(engine, lambda q: q.writel(tscr, 0x1 | (1 << 2) | (1 << 5)))
+    wait_for(engine, lambda q: q.readl(tscr) == 0x1)
 
 
 def test_a_dead_qemu_makes_the_twin_report_an_error(twin):

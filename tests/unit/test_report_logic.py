@@ -81,3 +81,18 @@ def test_matrix_never_counts_an_unreached_bleed_check_as_not_applicable(tmp_path
         TestResult("control.null_reset.sigkill", "pass", 3.0, {"gap_check": {"changed": 1587}}),
     ], planned=["teardown.sigkill.dma_bleed", "teardown.sigkill.irq_bleed", "control.null_reset.sigkill"]))
     assert cells_for(r)["effective"].state == "unknown"
+
+
+def test_bleed_plot_knows_a_device_without_wired_irq(tmp_path):
+    from harness.report.plots import wired_irq
+    from harness.results import TestResult
+
+    from .report_fixtures import BLED, TIMELINE, result_dir
+    assert wired_irq(load_run(full_run(tmp_path / "calxeda")), "sigkill")
+    r = load_run(result_dir(tmp_path / "flexrm", [
+        TestResult("teardown.sigkill.dma_bleed", "pass", 3.0,
+                   {"gap_check": {"changed": 0}, "timeline": TIMELINE, "next_tenant": {"irqs": 0, "wired_irq": False}}),
+        TestResult("control.null_reset.sigkill", "pass", 3.0,
+                   {"gap_check": {"changed": 1587}, "timeline": BLED, "next_tenant": {"irqs": 0, "wired_irq": False}}),
+    ]))
+    assert not wired_irq(r, "sigkill")
