@@ -35,7 +35,7 @@ class TwinShape:
     regs: list          # [(offset, size)]
     spis: list
     props: dict = attrs.field(factory=dict)
-    clocks: list = attrs.field(factory=list)     # [(clock-names entry, Hz)]: fixed clocks, as the SoC's
+    clocks: list = attrs.field(factory=list)     # [(clock-names entry, Hz)]: fixed clocks, as in the SoC's tree
     msi: tuple | None = None                     # (msi-parent compatible, device ID), when the tree has one
 
 

@@ -110,6 +110,10 @@ class XgbeTwin(Twin):
                 self.select = new
                 self._show_page()
             else:
+                # The select as the guest left it in this step's snapshot, not as last seen: a
+                # select-then-data pair (xmdio_write) can land in one step, and the data
+                # callback runs first (lower offset).
+                self.select = self.engine.reg("xpcs", PCS_SELECT)
                 mmd, reg = self.select >> 8, ((self.select & 0xff) << 8) | (offset >> 2)
                 self.mmd.setdefault(mmd, {})[reg] = new
                 if mmd == MMD_PCS and reg == 0 and new & CTRL1_RESET:

@@ -12,7 +12,7 @@ import pytest
 from harness.errors import InfrastructureError
 from harness.twins.xgbe import CH_IER, CH_RCR, CH_RDLR_LO, CH_RDRLR, CH_SR, SR_RI, XgbeTwin
 
-from .twin_rig import guest, virt_twin, wait_for
+from .twin_rig import guest, settle, virt_twin, wait_for
 
 pytestmark = pytest.mark.integration
 XGMAC, XPCS, RING, BUFS, SPI = 0x50000000, 0x50080000, 0x51000000, 0x51100000, 40
@@ -80,6 +80,18 @@ def test_tx_queue_flush_and_timestamp_commands_self_clear(twin):
     tscr = XGMAC + 0xd00                                          # 7.2's open path: TSINIT, TSADDREG
     guest(engine, lambda q: q.writel(tscr, 0x1 | (1 << 2) | (1 << 5)))
     wait_for(engine, lambda q: q.readl(tscr) == 0x1)
+
+
+def test_select_and_data_written_in_one_step_reach_the_selected_page(twin):
+    """As xmdio_write() does after another driver left a different MMD selected: the select and
+    the data write land in the same engine step; the data must go to the newly selected page."""
+    engine, _, log = twin
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x100))                   # MMD 1 (PMA) left selected
+    settle(engine)
+    guest(engine, lambda q: (q.writel(XPCS + 0x3fc, 0x300), q.writel(XPCS, 0x8000)))   # one step
+    wait_for(engine, lambda q: q.readl(XPCS) & 0x8000 == 0)
+    settle(engine)
+    assert '"what": "PCS"' in log.read_text(), "the PCS reset went to the page selected before"
 
 
 def test_a_dead_qemu_makes_the_twin_report_an_error(twin):
