@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import proc
 from harness.errors import VfioHilError
 
 DEFAULT_KERNEL = "debian:6.1"
@@ -235,16 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (a CI job's cancel) unwinds like Ctrl-C, so every cleanup runs: a kernel build's
     # make and rsync are stopped (harness.proc), QEMU is shut down, results are kept. The
     # suite run installs its own handler while its child runs.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, proc.sigterm_as_interrupt)
     try:
         return args.fn(args)
     except VfioHilError as exc:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections import deque
 from pathlib import Path
 
 from harness.errors import CommandError
 
 TAIL_LINES = 25
+STOP_GRACE_S = 5.0     # a stopped command's group gets this long after SIGTERM before SIGKILL
 
 
 def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None = None,
@@ -47,33 +49,45 @@ def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            stop_group(proc)
+            stop_process_group(proc.pid, STOP_GRACE_S, leader=proc)
             raise CommandError(what, argv, None, tail_of_file(log), log, cwd) from exc
         except BaseException:        # KeyboardInterrupt, SIGTERM turned into one: leave nothing behind
-            stop_group(proc)
+            stop_process_group(proc.pid, STOP_GRACE_S, leader=proc)
             raise
     if check and rc != 0:
         raise CommandError(what, argv, rc, tail_of_file(log), log, cwd)
     return subprocess.CompletedProcess(argv, rc)
 
 
-def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """SIGTERM the process group we started, then SIGKILL what is left after ``grace_s``."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+def sigterm_as_interrupt(signum, frame):
+    """A SIGTERM handler that unwinds like Ctrl-C, so every cleanup (finally, context managers)
+    runs: `vfio-hil` and the suite's pytest child both install it."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_process_group(pgid: int, grace_s: float, leader: subprocess.Popen | None = None) -> None:
+    """SIGTERM every process of group ``pgid`` (one we started with start_new_session), give them
+    ``grace_s`` to go, then SIGKILL what is left. ``leader``, if given, is reaped on the way: a
+    zombie leader would keep the group alive."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return                               # nothing left: the usual case
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        if leader is not None:
+            leader.poll()
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(pgid, 0)
         except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            if sig is signal.SIGTERM:
-                try:                      # the leader is gone; take what it left in its group too
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            break
-        except subprocess.TimeoutExpired:
-            continue
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if leader is not None:
+        leader.wait(timeout=5)
 
 
 def _tail_text(text: str, lines: int = TAIL_LINES) -> str:

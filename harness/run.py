@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.artifacts import Artifacts
 from harness.lab.session import DEFAULT_BOOT_TIMEOUT_S, lab_variables
 from harness.paths import PROJECT_ROOT
+from harness.proc import stop_process_group
 from harness.report import load_run, write_reports
 from harness.results import exit_code, write_summary
 from harness.suite.plugin import PROGRESS_PREFIX
@@ -29,6 +30,7 @@ from harness.traffic import UdpPorts
 SUITE_DIR = PROJECT_ROOT / "testsuites"
 SUITE_DEADLINE_S = 1800
 TERM_GRACE_S = 20
+LEFTOVER_GRACE_S = 2.0   # what outlived the suite's child gets this long after SIGTERM
 
 
 class _Terminated(Exception):
@@ -112,12 +114,7 @@ def _stop_leftovers(child: subprocess.Popen) -> None:
     labgrid cleanup never ran because the child was terminated): soft, then hard."""
     if child.poll() is None:
         return
-    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return                       # nothing left: the usual case
-        time.sleep(wait)
+    stop_process_group(child.pid, LEFTOVER_GRACE_S)
 
 
 def run_header(target: TargetProfile, art: Artifacts) -> dict:

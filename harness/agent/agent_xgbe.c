@@ -56,19 +56,25 @@ static int xgbe_init(struct agent_vfio_device *dev)
 	return 0;
 }
 
+/* Hands entry i back to the device in read format (its buffer address), whatever the
+ * device's write-back left in it. */
+static void xgbe_give(struct agent_dma_window *win, unsigned int i)
+{
+	volatile struct xgbe_desc *d = &ring(win)[i];
+	uint64_t buf = win->phys + BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
+
+	d->desc0 = (uint32_t)buf;
+	d->desc1 = (uint32_t)(buf >> 32);
+	d->desc2 = 0;
+	d->desc3 = RDES3_OWN | RDES3_INTE;
+}
+
 static void xgbe_rearm_window(struct agent_dma_window *win)
 {
 	unsigned int i;
 
-	for (i = 0; i < RING_ENTRIES; i++) {
-		volatile struct xgbe_desc *d = &ring(win)[i];
-		uint64_t buf = win->phys + BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
-
-		d->desc0 = (uint32_t)buf;
-		d->desc1 = (uint32_t)(buf >> 32);
-		d->desc2 = 0;
-		d->desc3 = RDES3_OWN | RDES3_INTE;
-	}
+	for (i = 0; i < RING_ENTRIES; i++)
+		xgbe_give(win, i);
 }
 
 static int xgbe_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window *win)
@@ -98,16 +104,9 @@ static int xgbe_service(struct agent_vfio_device *dev, struct agent_dma_window *
 
 	agent_wr(dev, CH0 + CH_SR, status & SR_DEFINED);
 	for (i = 0; i < RING_ENTRIES; i++) {
-		volatile struct xgbe_desc *d = &ring(win)[i];
-
-		if (!(d->desc3 & RDES3_OWN)) {
-			uint64_t buf = win->phys + BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
-
+		if (!(ring(win)[i].desc3 & RDES3_OWN)) {
 			frames++;
-			d->desc0 = (uint32_t)buf;       /* write-back format replaced the address */
-			d->desc1 = (uint32_t)(buf >> 32);
-			d->desc2 = 0;
-			d->desc3 = RDES3_OWN | RDES3_INTE;
+			xgbe_give(win, i);
 		}
 	}
 	return frames;

@@ -96,11 +96,15 @@ def native_probe(ssh, t: TargetProfile) -> dict:
     finally:
         unbind(ssh, t.dut_device)
         ssh.run(f"rmmod {t.dut_native_module}")
-    log = dmesg_since(ssh, mark)
-    name = t.dut_device
-    result["dmesg"] = [line for line in log if name in line or t.dut_native_module.replace("_", "-") in line][-30:]
-    result["errors"] = [line for line in result["dmesg"] if _DRIVER_ERROR.search(line)]
+    result["dmesg"], result["errors"] = driver_lines(dmesg_since(ssh, mark), t.dut_device, t.dut_native_module)
     return result
+
+
+def driver_lines(log: list[str], device: str, module: str) -> tuple[list[str], list[str]]:
+    """The kernel log lines about ``device`` or from ``module`` (its last 30), and those of them
+    that report an error."""
+    mine = [line for line in log if device in line or module.replace("_", "-") in line][-30:]
+    return mine, [line for line in mine if _DRIVER_ERROR.search(line)]
 
 
 def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.proc import sigterm_as_interrupt
 from harness.results import ResultsWriter, TestResult, Verdict
 
 
@@ -43,16 +44,12 @@ def _run_dir() -> Path | None:
     return Path(d) if d else None
 
 
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "vfio_id(template): the vfio-hil test id, formatted with the parameters")
     # `vfio-hil run` stops the suite with SIGTERM; as KeyboardInterrupt it unwinds the session, so
     # labgrid shuts QEMU down (what still runs afterwards is stopped by run.py, by process group).
     if _run_dir() is not None:
-        signal.signal(signal.SIGTERM, _interrupted)
+        signal.signal(signal.SIGTERM, sigterm_as_interrupt)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -9,11 +9,11 @@ import json
 
 import pytest
 
+from harness.suite.platform import VARIANTS
 from harness.targets import get_target
 
 pytestmark = pytest.mark.integration
 NO_FLUSH = "bcmflexrm-reset-no-flush.patch"
-VARIANTS = ["sigkill", "segv", "child_holds_fd", "exit_without_cleanup", "kill_during_ioctl"]
 
 
 def test_flexrm_handler_against_the_twin(suite_runs):

@@ -48,10 +48,8 @@ def test_a_deadline_stops_the_command_and_what_it_started(tmp_path):
 
 def test_sigterm_stops_the_command_and_what_it_started(tmp_path):
     """SIGTERM, as `vfio-hil` handles it (harness.cli: it unwinds like Ctrl-C), mid-command."""
-    from harness.cli import _interrupt
-
     pidfile = tmp_path / "bg.pid"
-    old = signal.signal(signal.SIGTERM, _interrupt)
+    old = signal.signal(signal.SIGTERM, proc.sigterm_as_interrupt)
     timer = threading.Timer(1.0, os.kill, [os.getpid(), signal.SIGTERM])
     timer.start()
     try:
