@@ -71,12 +71,38 @@ def run_checks(cache: Path) -> list[Check]:
     checks.append(Check("disk space in cache", free >= MIN_FREE_GIB, f"{free:.1f} GiB free in {cache}",
                         f"free space, or set XDG_CACHE_HOME to a disk with {MIN_FREE_GIB} GiB free"))
     checks += qemu_machine_checks()
+    checks += qemu_launch_checks()
     return checks
 
 
 def machine_listed(help_text: str, machine: str) -> bool:
-    """Whether `qemu-system-X -machine help` output lists ``machine`` (first word of a line)."""
-    return any(line.split()[:1] == [machine] for line in help_text.splitlines())
+    """Whether `qemu-system-X -machine help` output lists ``machine`` (first word of a line).
+    ``machine`` may carry options, as a -machine argument does ("virt,gic-version=3")."""
+    name = machine.split(",", 1)[0]
+    return any(line.split()[:1] == [name] for line in help_text.splitlines())
+
+
+def qemu_launch_checks(lab_configs: dict[str, Path] | None = None) -> list[Check]:
+    """Each QEMU target's exact command line must start (halted, -S) on this host: what a machine
+    listing cannot show (a missing option ROM, a device model, a firmware file) shows here, in
+    QEMU's own words. ``lab_configs`` replaces targets' labgrid environments (for tests)."""
+    from harness.lab.frozen import frozen_launch_error, launch_frozen
+    from harness.targets import available_targets, get_target
+
+    checks = []
+    for name in available_targets():
+        target = get_target(name)
+        if not target.qemu_settings():
+            continue
+        try:
+            result = launch_frozen(target, (lab_configs or {}).get(name))
+            ok, detail = True, f"started halted (QMP status {result['status']!r}) and quit"
+        except Exception as exc:   # noqa: BLE001 - any failure is this check's finding, shown whole
+            ok, detail = False, frozen_launch_error(exc)
+        checks.append(Check(f"QEMU starts (target {name})", ok, detail,
+                            "install what QEMU's message names (make setup installs the host packages); "
+                            "a missing ROM or firmware file comes from Debian's ipxe-qemu / qemu-efi-*"))
+    return checks
 
 
 def qemu_machine_checks() -> list[Check]:

@@ -5,7 +5,11 @@ What it adds, after QEMU's python/qemu/machine:
   line and the log tail instead of blocking forever in accept();
 - shutdown is soft first (QMP quit, bounded wait), then hard (kill), and the
   cleanup always runs;
-- the process we started is the only one we ever signal, by its PID.
+- the process we started is the only one we ever signal, by its PID;
+- a QEMU that dies later (console EOF, a QMP command) is reported with its exit
+  status and stderr tail, never as a console timeout or a broken pipe;
+- ``start_frozen()`` brings the exact command line up halted (-S), so that
+  `vfio-hil doctor` can prove a target's QEMU starts without booting anything.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.util.qmp import QMPError, QMPMonitor
 
-from harness.errors import CommandError
+from harness.errors import CommandError, InfrastructureError
 from harness.proc import tail_of_file
 
 LAUNCH_DEADLINE_S = 30.0
 SOFT_SHUTDOWN_S = 10.0
+DEATH_GRACE_S = 2.0      # after the console's EOF, how long QEMU gets to exit before we say so
+
+
+class QemuDiedError(InfrastructureError):
+    """QEMU exited under us; the message carries its exit status and stderr tail."""
 
 
 @target_factory.reg_driver
@@ -48,6 +57,14 @@ class DeadlineQEMUDriver(QEMUDriver):
     def on(self):
         if self.status:
             return
+        self.start_frozen()
+        for v in self._forwarded_ports.values():
+            self._add_port_forward(*v)
+        self.monitor_command("cont")
+
+    def start_frozen(self) -> None:
+        """Start QEMU halted (labgrid's command line always has -S), accept its serial connection
+        and complete the QMP handshake; the guest has not run a single instruction yet."""
         log_dir = Path(self.log_dir or tempfile.mkdtemp(prefix="vfio-hil-qemu-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stderr_log = log_dir / "qemu-stderr.log"
@@ -74,9 +91,41 @@ class DeadlineQEMUDriver(QEMUDriver):
             self._reap(kill=True)
             raise self._launch_error(f"QMP handshake failed: {exc}", rc) from exc
         self.status = 1
-        for v in self._forwarded_ports.values():
-            self._add_port_forward(*v)
-        self.monitor_command("cont")
+
+    def death_report(self) -> str | None:
+        """None while QEMU runs; once it has exited, its status and the tail of its stderr."""
+        child = self._child
+        if child is None or child.poll() is None:
+            return None
+        return (f"QEMU exited with status {child.returncode}; its stderr ({self.stderr_log}) ends:\n"
+                f"{tail_of_file(self.stderr_log)}")
+
+    def _died(self, during: str) -> QemuDiedError | None:
+        """A QemuDiedError if QEMU has exited (waiting up to DEATH_GRACE_S for it to finish)."""
+        child = self._child
+        if child is None:
+            return None
+        try:
+            child.wait(timeout=DEATH_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return None
+        return QemuDiedError(f"QEMU died {during}: {self.death_report()}")
+
+    def _read(self, size=1, timeout=10, max_size=None):
+        data = super()._read(size=size, timeout=timeout, max_size=max_size)
+        if data == b"":      # the serial socket's EOF: QEMU closed it, i.e. it is exiting
+            raise self._died("while the console was read") or QemuDiedError(
+                f"QEMU closed its serial console but still runs (pid {self._child.pid})")
+        return data
+
+    def monitor_command(self, command, arguments={}):  # noqa: B006 (labgrid's signature)
+        try:
+            return super().monitor_command(command, arguments)
+        except (QMPError, OSError, ValueError) as exc:
+            died = self._died(f"during QMP {command!r}") if command != "quit" else None
+            if died is not None:
+                raise died from exc
+            raise
 
     @step()
     def off(self):

@@ -71,6 +71,21 @@ def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, du
     }
 
 
+def lab_environment(config: Path, variables: dict[str, str]) -> Environment:
+    """The labgrid environment ``config`` with ``variables`` (LG_VFIO_HIL_*) in force while its
+    !template fields are read; os.environ is as before afterwards."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        return Environment(str(config))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def unwrap_strategy_error(exc: StrategyError, target_name: str) -> VfioHilError:
     """labgrid wraps every failure in "strategy is in broken state"; surface the real cause."""
     cause = exc.__cause__
@@ -96,12 +111,10 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
         if on_twin_plan:
             on_twin_plan(twin_plan)
     variables = lab_variables(target, artifacts, log_dir, dut_ports, extra_bootargs, twin_plan=twin_plan)
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
     ConsoleLoggingReporter.start(str(log_dir))
     env = None
     try:
-        env = Environment(str(target.lab_config_path()))
+        env = lab_environment(target.lab_config_path(), variables)
         lg_target = env.get_target("main")
         strategy = lg_target.get_driver("VfioHilStrategy")
         session = Session(target, artifacts, lg_target, strategy, log_dir, dut_ports)
@@ -120,8 +133,3 @@ def booted(target: TargetProfile, artifacts: Artifacts, log_dir: Path, *, extra_
             ConsoleLoggingReporter.stop()
             if twin_plan is not None:
                 twin_plan.close()
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v

@@ -29,7 +29,9 @@ def dump_machine_dtb(qemu: str, machine_args: list[str], timeout_s: float = 30) 
         args = list(machine_args)
         m = args.index("-M") + 1
         args[m] = f"{args[m]},dumpdtb={out}"
-        argv = [qemu, *args, "-display", "none"]
+        # No NIC: the tree does not depend on one, and virt's default virtio-net-pci would need
+        # an option ROM (Debian's ipxe-qemu) only to be thrown away.
+        argv = [qemu, *args, "-display", "none", "-nic", "none"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
         if not out.exists():
             raise InfrastructureError(f"QEMU wrote no device tree: {' '.join(argv)} exited {proc.returncode}: "

@@ -8,6 +8,11 @@ answering is an infrastructure error naming the command, never a silent hang.
 Protocol (qemu/system/qtest.c): one line per command, one "OK ..." or "FAIL ..."
 line per answer; "IRQ raise|lower N" lines arrive asynchronously once
 irq_intercept_in/out is used, and are kept, not mistaken for answers.
+
+Whoever started QEMU passes ``qemu_death``: a callable that returns None while QEMU
+runs and, once it has exited, its exit status and stderr tail. Every failure to
+reach QEMU then says why QEMU is gone (a missing ROM, a bad option), not only that
+the socket is.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 from harness.errors import InfrastructureError
 
@@ -45,18 +51,27 @@ class QtestSocketDir:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+DeathProbe = Callable[[], Optional[str]]
+
+
 class QtestClient:
-    def __init__(self, path: Path, connect_deadline_s: float = 10.0, deadline_s: float = DEFAULT_DEADLINE_S):
+    def __init__(self, path: Path, connect_deadline_s: float = 10.0, deadline_s: float = DEFAULT_DEADLINE_S,
+                 qemu_death: DeathProbe | None = None):
         self.path = Path(path)
         self.deadline_s = deadline_s
+        self._qemu_death = qemu_death
         self.irq_events: list[tuple[float, str, int]] = []
         self._buf = b""
         self._sock = self._connect(connect_deadline_s)
+        # QEMU listens before it has finished starting: a QEMU that then fails (a missing ROM)
+        # has accepted us and exits. One round trip proves it runs, or says why not.
+        self.endianness = self.cmd("endianness")
 
     def _connect(self, deadline_s: float) -> socket.socket:
         end = time.monotonic() + deadline_s
         last: OSError | None = None
         while time.monotonic() < end:
+            self._raise_if_qemu_died("before its qtest socket accepted a connection")
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(str(self.path))
@@ -65,8 +80,21 @@ class QtestClient:
                 last = exc
                 s.close()
                 time.sleep(0.02)
-        raise QtestError(f"no qtest socket at {self.path} within {deadline_s} s ({last}); QEMU must run "
-                         f"with -qtest unix:{self.path},server=on,wait=off")
+        self._raise_if_qemu_died("before its qtest socket accepted a connection")
+        raise QtestError(f"no qtest socket at {self.path} within {deadline_s} s ({last}), and QEMU still runs: "
+                         f"is it started with -qtest unix:{self.path},server=on,wait=off?")
+
+    def _raise_if_qemu_died(self, when: str) -> None:
+        report = self._qemu_death() if self._qemu_death else None
+        if report:
+            raise QtestError(f"QEMU died {when}: {report}")
+
+    def _await_death(self, when: str, grace_s: float = 2.0) -> None:
+        """The socket's EOF means QEMU is exiting: give it ``grace_s`` to finish, then say why."""
+        end = time.monotonic() + grace_s
+        while time.monotonic() < end:
+            self._raise_if_qemu_died(when)
+            time.sleep(0.05)
 
     def close(self) -> None:
         self._sock.close()
@@ -88,9 +116,11 @@ class QtestClient:
             except socket.timeout:
                 continue
             except OSError as exc:
+                self._await_death(f"during qtest command {command!r}")
                 raise QtestError(f"qtest socket broke during {command!r}: {exc}") from exc
             if not chunk:
-                raise QtestError(f"QEMU closed the qtest socket during {command!r} (did it die?)")
+                self._await_death(f"during qtest command {command!r}")
+                raise QtestError(f"QEMU closed the qtest socket during {command!r} but has not exited")
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         return line.decode()
@@ -101,6 +131,7 @@ class QtestClient:
         try:
             self._sock.sendall(command.encode() + b"\n")
         except OSError as exc:
+            self._raise_if_qemu_died(f"before qtest command {command!r}")
             raise QtestError(f"qtest socket broke sending {command!r}: {exc}") from exc
         while True:
             line = self._readline(end, command)

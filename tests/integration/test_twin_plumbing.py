@@ -10,7 +10,7 @@ import time
 import libfdt
 import pytest
 
-from harness.twins.bare import bare_virt
+from harness.twins.bare import bare_qtest, bare_virt
 from harness.twins.dt import DtBuilder, dump_machine_dtb
 from harness.twins.qtest import QtestClient, QtestError
 
@@ -44,6 +44,36 @@ def test_a_dead_qemu_is_an_error_within_the_deadline(qemu_with_qtest):
         with pytest.raises(QtestError, match="closed the qtest socket|socket broke"):
             q.readl(0x40000000)
         assert time.monotonic() - started < 2.5
+
+
+# A ROM QEMU cannot find, as on a fresh Debian 12 without ipxe-qemu (efi-virtio.rom): QEMU exits
+# at start-up, and the only useful message is QEMU's own.
+MISSING_ROM = "virtio-net-pci.romfile=vfio-hil-missing.rom"
+
+
+def test_a_qemu_that_died_at_start_is_reported_with_its_own_message():
+    with bare_virt(("-device", "virtio-net-pci,romfile=vfio-hil-missing.rom")) as (sock, proc):
+        started = time.monotonic()
+        with pytest.raises(QtestError, match=r'exit status 1; stderr: .*failed to find romfile "vfio-hil-missing.rom"'):
+            bare_qtest(sock, proc)
+        assert time.monotonic() - started < 5
+
+
+def test_a_killed_qemu_is_reported_with_its_exit_status(qemu_with_qtest):
+    sock, proc = qemu_with_qtest
+    with bare_qtest(sock, proc) as q:
+        q.readl(0x40000000)
+        proc.kill()
+        with pytest.raises(QtestError, match="QEMU died during qtest command .*exit status -9"):
+            q.readl(0x40000000)
+
+
+def test_tree_dump_and_bare_virt_need_no_option_rom():
+    """Neither needs a NIC: virt's default one would need efi-virtio.rom for nothing."""
+    dump_machine_dtb("qemu-system-aarch64", [*VIRT, "-global", MISSING_ROM])
+    with bare_virt(("-global", MISSING_ROM)) as (sock, proc):
+        with bare_qtest(sock, proc) as q:
+            assert q.readl(0x40000000) is not None
 
 
 def test_no_socket_is_an_error_naming_the_fix(tmp_path):

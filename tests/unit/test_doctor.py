@@ -26,3 +26,10 @@ def test_machine_listing_of_a_qemu_without_highbank():
     assert not doctor.machine_listed(qemu11, "highbank")
     assert doctor.machine_listed(qemu72, "highbank") and doctor.machine_listed(qemu72, "midway")
     assert not doctor.machine_listed(qemu72, "high")
+
+
+def test_a_machine_with_options_is_looked_up_by_its_name():
+    """qemu-iproc's machine is "virt,gic-version=3"; -machine help lists only "virt"."""
+    qemu72 = "Supported machines are:\nvirt                 QEMU 7.2 ARM Virtual Machine (alias of virt-7.2)\n"
+    assert doctor.machine_listed(qemu72, "virt,gic-version=3")
+    assert not doctor.machine_listed(qemu72, "highbank,foo=1")
