@@ -118,7 +118,7 @@ def _check_runnable(target) -> None:
 def cmd_run(args) -> int:
     from harness.artifacts import build_artifacts
     from harness.paths import REPORTS_DIR
-    from harness.run import exit_code, print_summary, run_suite
+    from harness.run import exit_code, print_summary, refuse_stale_out, run_suite
 
     if args.matrix:
         return cmd_run_matrix(args)
@@ -128,10 +128,17 @@ def cmd_run(args) -> int:
         raise UsageError("run needs --target NAME (see `vfio-hil targets`), or --matrix for every QEMU target")
     target, spec = _resolve(args)
     _check_runnable(target)
+    if args.out:
+        refuse_stale_out(Path(args.out))     # before a build: a refusal must cost nothing
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
     out = Path(args.out or REPORTS_DIR / "runs" /
                f"{target.name}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
-    doc = run_suite(target, art, out, say=_say)
+    try:
+        doc = run_suite(target, art, out, say=_say)
+    except RunInterrupted as stop:
+        print_summary(stop.doc, out)
+        print(f"reports: {out}/report.html, junit.xml, kcidb.json, summary.md")
+        return 3           # the run did not finish; what it measured is kept
     print_summary(doc, out)
     print(f"reports: {out}/report.html, junit.xml, kcidb.json, summary.md")
     return exit_code(doc)

@@ -1,10 +1,13 @@
 """`vfio-hil run --matrix`: every QEMU target on every matrix kernel, then the matrix.
 
 Each cell is one ordinary `vfio-hil run` into OUT/<target>-<kernel>/ (with its
-four report files), built from the cache when it can be. A cell whose build or
-run breaks is reported and the next one runs; the matrix shows it as not run and
-the exit code says so (3). Otherwise the exit code is that of the runs: 0 when
-every test of every run passed, 1 when any verdict was fail, error or inconclusive.
+four report files), built from the cache when it can be. An OUT that already
+holds a run (an earlier matrix) is refused before anything is built, as
+`vfio-hil run --out` refuses one. A cell whose build or run breaks is reported
+and the next one runs; the matrix shows it as not run and the exit code says so
+(3). Otherwise the exit code is that of the runs: 0 when every test of every run
+passed, 1 when any verdict was fail, error or inconclusive, 3 when a run did not
+finish.
 """
 
 from __future__ import annotations
@@ -32,13 +35,33 @@ def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", spec).strip("-")
 
 
+def _refuse_stale(out: Path, cells: list[Path]) -> None:
+    """OUT must hold no earlier run, in a cell this matrix writes (run_suite would mix two runs'
+    records) or beside them (`vfio-hil matrix OUT` would mix two matrices); checked for every
+    cell before anything is built. `make matrix` empties OUT first."""
+    from harness.run import refuse_stale_out, stale_results
+
+    twice = sorted({str(c) for c in cells if cells.count(c) > 1})
+    if twice:
+        raise UsageError(f"the matrix would run twice into {', '.join(twice)}: a target or kernel is listed twice")
+    refuse_stale_out(out)
+    earlier = [c for c in sorted(out.iterdir()) if c.is_dir()] if out.is_dir() else []
+    for path in sorted(set(cells) | set(earlier)):
+        found = stale_results(path)
+        if found:
+            raise UsageError(f"--out {out} already holds an earlier run in {path} ({', '.join(found)}); "
+                             f"a new matrix would mix with it. Choose an empty or new directory, "
+                             f"or delete {out} first")
+        refuse_stale_out(path)    # a cell path that is a file
+
+
 def run_matrix(args, say=print) -> int:
     from harness.artifacts import build_artifacts
     from harness.kernel.spec import parse_kernel_spec
     from harness.paths import REPORTS_DIR
     from harness.report import load_runs
     from harness.report.matrix import write_matrix
-    from harness.run import exit_code, print_summary, run_suite
+    from harness.run import RunInterrupted, exit_code, print_summary, run_suite
     from harness.targets import get_target
 
     specs = [s.strip() for s in args.matrix_kernels.split(",") if s.strip()]
@@ -54,23 +77,34 @@ def run_matrix(args, say=print) -> int:
     if not targets:
         raise UsageError("no QEMU target with a device under test in targets/")
     out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))
+    cells = [(spec_text, spec, target, out / f"{target.name}-{_slug(spec_text)}")
+             for spec_text, spec in zip(specs, parsed) for target in targets]
+    _refuse_stale(out, [cell for *_, cell in cells])
     out.mkdir(parents=True, exist_ok=True)
     say(f"matrix: {', '.join(t.name for t in targets)} x {', '.join(specs)} into {out}")
     rc, dirs = 0, []
-    for spec_text, spec in zip(specs, parsed):
-        for target in targets:
-            cell = out / f"{target.name}-{_slug(spec_text)}"
-            try:
-                art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs,
-                                      say=say)
-                doc = run_suite(target, art, cell, say=say)
-            except VfioHilError as exc:
-                say(f"matrix cell {target.name} x {spec_text} did not run: {exc}")
-                rc = max(rc, 3)
-                continue
-            print_summary(doc, cell)
+    for spec_text, spec, target, cell in cells:
+        try:
+            art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs,
+                                  say=say)
+            doc = run_suite(target, art, cell, say=say)
+        except RunInterrupted as stop:        # the cells done so far still make a matrix
+            print_summary(stop.doc, cell)
             dirs.append(cell)
-            rc = max(rc, exit_code(doc))
+            say("matrix: interrupted; the matrix shows the cells run so far")
+            rc = 3
+            break
+        except KeyboardInterrupt:             # during a build: nothing of this cell to show
+            say("matrix: interrupted; the matrix shows the cells run so far")
+            rc = 3
+            break
+        except VfioHilError as exc:
+            say(f"matrix cell {target.name} x {spec_text} did not run: {exc}")
+            rc = max(rc, 3)
+            continue
+        print_summary(doc, cell)
+        dirs.append(cell)
+        rc = max(rc, exit_code(doc))
     if dirs:
         for path in write_matrix(load_runs(dirs), out):
             print(path)

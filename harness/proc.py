@@ -17,10 +17,13 @@ STOP_GRACE_S = 5.0     # a stopped command's group gets this long after SIGTERM 
 
 def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None = None,
         env: dict[str, str] | None = None, timeout: float = 600,
-        check: bool = True, stdout_to: Path | None = None) -> subprocess.CompletedProcess:
+        check: bool = True, stdout_to: Path | None = None,
+        stop_grace_s: float = STOP_GRACE_S) -> subprocess.CompletedProcess:
     """Run ``argv``; stdout+stderr go to ``log`` (appended) or are captured.
 
     ``stdout_to`` sends stdout (binary) to that file instead; stderr still goes to ``log``.
+    ``stop_grace_s``: how long a stopped command (deadline, interrupt) gets after SIGTERM; a
+    `vfio-hil run` needs longer than make, to stop its own suite and QEMU first.
 
     Raises CommandError with the command line, exit code and output tail when the
     command fails or overruns ``timeout`` seconds (every wait has a deadline).
@@ -49,10 +52,10 @@ def run(argv: list[str], *, what: str, log: Path | None = None, cwd: Path | None
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            stop_process_group(proc.pid, STOP_GRACE_S, leader=proc)
+            stop_process_group(proc.pid, stop_grace_s, leader=proc)
             raise CommandError(what, argv, None, tail_of_file(log), log, cwd) from exc
         except BaseException:        # KeyboardInterrupt, SIGTERM turned into one: leave nothing behind
-            stop_process_group(proc.pid, STOP_GRACE_S, leader=proc)
+            stop_process_group(proc.pid, stop_grace_s, leader=proc)
             raise
     if check and rc != 0:
         raise CommandError(what, argv, rc, tail_of_file(log), log, cwd)

@@ -3,8 +3,9 @@
 Every test's result is appended to ``results.jsonl`` (flushed and fsynced) the
 moment it ends, so an interrupted run keeps what it measured; ``results.json``
 is always rebuilt from those lines. The negative-control rule lives here: a
-bleed verdict is only evidence if the null-reset control of the same variant
-bled; if it did not, ``pass`` becomes ``inconclusive`` (never the reverse).
+bleed verdict is only evidence if its null-reset control (the same variant's,
+or reset.ioctl's own) bled; if it did not, ``pass`` becomes ``inconclusive``
+(never the reverse).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from enum import Enum
 from pathlib import Path
 
@@ -77,22 +79,34 @@ def read_jsonl(path: Path) -> list[TestResult]:
     return out
 
 
-_BLEED = re.compile(r"^teardown\.(?P<variant>[\w-]+)\.(dma|irq)_bleed$")
+# Every check that says "no bleed" rests on a null-reset control that proves the same measurement
+# would have seen bleed: a teardown variant's gap checks and its next tenant's IRQs on that
+# variant's control, VFIO_DEVICE_RESET's on its own.
+_BLEED = re.compile(r"^teardown\.(?P<variant>[\w-]+)\.(dma_bleed|irq_bleed|next_tenant_irq)$")
 _CONTROL = re.compile(r"^control\.null_reset\.(?P<variant>[\w-]+)$")
+RESET_IOCTL, RESET_IOCTL_CONTROL = "reset.ioctl", "control.null_reset.reset_ioctl"
+
+
+def control_of(test_id: str) -> str | None:
+    """The id of the null-reset control a check's pass rests on, or None for a check that needs none."""
+    if test_id == RESET_IOCTL:
+        return RESET_IOCTL_CONTROL
+    m = _BLEED.match(test_id)
+    return f"control.null_reset.{m.group('variant')}" if m else None
 
 
 def apply_controls(results: list[TestResult]) -> list[TestResult]:
-    """Bleed passes whose variant's control did not bleed (or did not run) become inconclusive."""
-    controls = {m.group("variant"): r for r in results if (m := _CONTROL.match(r.id))}
+    """Passes whose control did not bleed (or did not run) become inconclusive."""
+    controls = {r.id: r for r in results if _CONTROL.match(r.id)}
     out = []
     for r in results:
-        m = _BLEED.match(r.id)
-        if m and r.verdict is Verdict.PASS:
-            control = controls.get(m.group("variant"))
+        control_id = control_of(r.id)
+        if control_id and r.verdict is Verdict.PASS:
+            control = controls.get(control_id)
             if control is None or control.verdict is not Verdict.PASS:
-                why = ("its null-reset control did not run" if control is None else
-                       f"its null-reset control was {control.verdict.value}: the environment could not "
-                       f"show that bleed would have been seen")
+                why = (f"its null-reset control ({control_id}) did not run" if control is None else
+                       f"its null-reset control ({control_id}) was {control.verdict.value}: the environment "
+                       f"could not show that bleed would have been seen")
                 r = attrs.evolve(r, verdict=Verdict.INCONCLUSIVE, reason=why)
         out.append(r)
     return out
@@ -121,10 +135,50 @@ def write_summary(out_dir: Path, header: dict, planned: list[str] | None = None)
     return doc
 
 
+# pytest's exit codes that mean the suite did not run to its end: 2 interrupted, 3 internal
+# error, 4 usage error, 5 nothing collected. 1 (some test failed) is an ordinary outcome.
+PYTEST_BROKEN_RC = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+
+
+def unfinished(doc: dict) -> str | None:
+    """Why the run did not finish, or None when it did. ``suite_rc`` and ``planned_written`` are
+    recorded by run_suite; a document without them (an older run) is judged on its tests alone."""
+    tests = doc.get("tests") or []
+    unreached = sum(t.get("reason") == "not reached" for t in tests)
+    recorded = len(tests) - unreached
+    rc = doc.get("suite_rc", 0)
+    if doc.get("interrupted"):
+        return f"interrupted ({doc['interrupted']})"
+    if doc.get("planned_written") is False:
+        return "the suite wrote no planned.json: its collection never completed (see suite.log)"
+    # The child's own status explains an empty or partial run better than its symptoms do.
+    if rc is None:
+        return "the suite's child left no exit status"
+    if rc < 0:
+        return f"the suite's child was killed by {_signal_name(-rc)} (see suite.log)"
+    if rc in PYTEST_BROKEN_RC:
+        return f"the suite's child exited {rc}, pytest's {PYTEST_BROKEN_RC[rc]} (see suite.log)"
+    if rc != 0 and not recorded:
+        return f"the suite's child exited {rc} without recording a result (see suite.log)"
+    if not tests:
+        return "no test reported a verdict (see suite.log)"
+    if unreached:
+        return f"{unreached} of {len(tests)} tests never reached"
+    return None
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
 def exit_code(doc: dict) -> int:
-    """3 when the run did not finish (interrupted, or tests never reached); otherwise 0 only
-    when nothing failed, errored or was inconclusive, else 1."""
-    if doc.get("interrupted") or any(t.get("reason") == "not reached" for t in doc["tests"]):
+    """3 when the run did not finish (see ``unfinished``: interrupted, tests never reached, nothing
+    collected, the suite's child crashed); otherwise 0 only when nothing failed, errored or was
+    inconclusive, else 1. An empty run is never 0: it proved nothing."""
+    if unfinished(doc):
         return 3
     bad = {Verdict.FAIL.value, Verdict.ERROR.value, Verdict.INCONCLUSIVE.value}
     return 1 if any(t["verdict"] in bad for t in doc["tests"]) else 0

@@ -5,6 +5,10 @@ The suite (testsuites/) runs in a pytest child process with labgrid's plugin
 appends each verdict to results.jsonl as the test ends. Whatever happens to the
 child (done, crashed, SIGTERM to us), results.json is rebuilt from those lines,
 with every planned test that never reported listed as skip "not reached".
+
+A run needs a directory of its own: results.jsonl is appended to, so a second run
+into the same directory would mix its records with the first one's. ``refuse_stale_out``
+turns that into a usage error before anything is built or booted.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import time
 from pathlib import Path
 
 from harness.artifacts import Artifacts
+from harness.errors import UsageError
 from harness.lab.session import DEFAULT_BOOT_TIMEOUT_S, lab_variables
 from harness.paths import PROJECT_ROOT
 from harness.proc import stop_process_group
 from harness.report import load_run, write_reports
-from harness.results import exit_code, write_summary
+from harness.results import JSON, JSONL, exit_code, unfinished, write_summary
 from harness.suite.plugin import PROGRESS_PREFIX
 from harness.targets import TargetProfile
 from harness.traffic import UdpPorts
@@ -31,18 +36,52 @@ SUITE_DIR = PROJECT_ROOT / "testsuites"
 SUITE_DEADLINE_S = 1800
 TERM_GRACE_S = 20
 LEFTOVER_GRACE_S = 2.0   # what outlived the suite's child gets this long after SIGTERM
+PLANNED = "planned.json"  # written by the suite's plugin once collection is done
+# Only a run writes these; any of them in --out means an earlier run's results are there.
+RESULT_FILES = (JSONL, JSON, PLANNED, "run.json")
+
+
+def stale_results(path: Path) -> list[str]:
+    """The result files an earlier run left in ``path`` (none for a new or empty directory)."""
+    return [name for name in RESULT_FILES if (Path(path) / name).exists()]
+
+
+def refuse_stale_out(out: Path) -> None:
+    """Raise UsageError (exit 2) when ``out`` cannot take a new run: it already holds a run's
+    results (appending to its results.jsonl would mix two runs), or it is not a directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory: choose a new directory for the results")
+    found = stale_results(out)
+    if found:
+        raise UsageError(f"--out {out} already holds the results of an earlier run ({', '.join(found)}); "
+                         f"a new run would mix its records with them. Choose an empty or new directory, "
+                         f"or delete {out} first")
 
 
 class _Terminated(Exception):
     pass
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, SIGTERM) and its results and reports are written; raised
+    by run_suite after that, so whoever called it stops too (pytest ends its session, a matrix
+    its loop) instead of going on as if the run had finished. ``doc`` is the results document."""
+
+    def __init__(self, doc: dict, out: Path):
+        super().__init__(f"interrupted; results so far in {out}")
+        self.doc, self.out = doc, out
+
+
 def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
               boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None) -> dict:
-    """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it)."""
+    """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it).
+    The results document records ``suite_rc`` (the child's exit status, negative for a signal,
+    None if it never ended) and ``planned_written``, so exit_code can tell a crash from a run."""
     # Absolute: labgrid resolves image paths (the twin's tree) against the environment file's
     # directory, so a relative --out such as make matrix's reports/matrix/latest would miss.
     out = out.resolve()
+    refuse_stale_out(out)     # callers check earlier, before building; this guards every caller
     out.mkdir(parents=True, exist_ok=True)
     ports = UdpPorts()
     noiommu = "vfio.enable_unsafe_noiommu_mode=1" if target.iommu_mode == "noiommu" else ""
@@ -94,12 +133,16 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
             _stop_leftovers(child)
         if twin_plan is not None:
             twin_plan.close()
-    planned = json.loads((out / "planned.json").read_text()) if (out / "planned.json").exists() else []
+    header["suite_rc"] = child.poll() if child is not None else None
+    header["planned_written"] = (out / PLANNED).exists()
+    planned = json.loads((out / PLANNED).read_text()) if header["planned_written"] else []
     header["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     doc = write_summary(out, header, planned)
     _write_json(out / "run.json", {**header, "argv": argv})
     # The reports are rebuilt from results.jsonl, the same way `vfio-hil report DIR` does.
     write_reports([load_run(out)], out)
+    if header.get("interrupted") in ("_Terminated", "KeyboardInterrupt"):
+        raise RunInterrupted(doc, out)     # a suite deadline is not an interrupt: that run just ends
     return doc
 
 
@@ -178,6 +221,9 @@ def print_summary(doc: dict, out: Path) -> None:
     for t in doc["tests"]:
         counts[t["verdict"]] = counts.get(t["verdict"], 0) + 1
     print(f"{', '.join(f'{n} {v}' for v, n in sorted(counts.items()))}; results: {out / 'results.json'}")
+    why = unfinished(doc)
+    if why:
+        print(f"the run did not finish: {why}")
 
 
-__all__ = ["run_suite", "print_summary", "exit_code"]
+__all__ = ["run_suite", "print_summary", "exit_code", "refuse_stale_out", "stale_results"]

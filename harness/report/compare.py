@@ -6,6 +6,10 @@ Evidence that moved is reported when the change is beyond the noise the
 measurement is known to have (thresholds below, from repeated runs on QEMU: the
 null-reset control's canary count varies by a few frames, boot time by ~0.5 s);
 for the checks whose correct value is zero, any change counts.
+
+Both runs are read from their results.jsonl, which holds one run's records only:
+`vfio-hil run` refuses an --out that already holds results, and load_run refuses a
+directory in which two runs were mixed anyway.
 """
 
 from __future__ import annotations

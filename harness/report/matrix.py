@@ -6,6 +6,18 @@ deprecation message, and what that adds up to.
 
 Every answer comes from the run's own results, and an answer the run could not give is
 "unknown", never "yes" or "no".
+
+The overall verdict, first match wins:
+- "removed": the kernel lacks the handler (its Kconfig symbol is not set) or the checks
+  show vfio-platform refusing the device for want of one (bind.vfio left it unbound and
+  reset.required_enforced passed), and it did not bind. The checks that then fail are the
+  consequence of the removal, not a second finding.
+- "BROKEN": some check failed, whichever; the cell names them. A fail is a measured fact
+  about the kernel, so it outranks errors or unreached checks elsewhere in the run.
+- "incomplete": an error, an inconclusive check, a check never reached, or a run that did
+  not finish: nothing decided.
+- "needed and working": every check passed (a skip with a device reason, such as FlexRM's
+  missing IRQ, is not applicable), the handler is effective and the null reset bleeds.
 """
 
 from __future__ import annotations
@@ -19,20 +31,22 @@ import attrs
 
 from harness.report.html import css, template_env
 from harness.report.runs import Run
-from harness.results import Verdict
+from harness.results import Verdict, unfinished
 
 QUESTIONS = [("built", "handler built?"), ("autoloaded", "autoloaded on bind?"),
              ("effective", "effective? (no bleed after teardown, all variants)"),
              ("necessary", "necessary? (the device bleeds without it)"),
              ("deprecation", "deprecation message?"), ("overall", "overall")]
+# "effective" is judged on the gap checks (what the death left, before any open); a variant's
+# control, not reset.ioctl's own, shows what the device does without the handler.
 _BLEED = re.compile(r"^teardown\.[\w-]+\.(dma|irq)_bleed$")
-_CONTROL = re.compile(r"^control\.null_reset\.([\w-]+)$")
+_CONTROL = re.compile(r"^control\.null_reset\.(?!reset_ioctl$)([\w-]+)$")
 
 
 @attrs.frozen
 class Cell:
     text: str
-    state: str    # good | bad | unknown | info: how the cell is coloured
+    state: str    # good | bad | unknown | info: how the cell is coloured ("removed" is info)
 
 
 def _not_proven(tests) -> str:
@@ -110,18 +124,47 @@ def deprecation(run: Run) -> Cell:
     return Cell("printed" if t.evidence.get("printed") else "not printed", "info")
 
 
+def removed(run: Run) -> str | None:
+    """What shows that vfio-platform refuses the device for want of a handler, or None.
+    A device that bound to vfio-platform was not refused, whatever the config says."""
+    bind, enforced = run.test("bind.vfio"), run.test("reset.required_enforced")
+    if bind is not None and bind.verdict is Verdict.PASS:
+        return None
+    h = (run.header.get("dut") or {}).get("handler_config") or {}
+    not_built = bool(h) and h.get("value") not in ("m", "y")
+    left_unbound = (bind is not None and bind.verdict is Verdict.FAIL
+                    and "driver" in bind.evidence and bind.evidence["driver"] is None)
+    enforced_seen = enforced is not None and enforced.verdict is Verdict.PASS
+    if not (not_built or (left_unbound and enforced_seen)):
+        return None
+    basis = [f"{h['symbol']} {h['value']}"] if not_built else []
+    if left_unbound:
+        basis.append("bind.vfio left the device unbound")
+    if enforced_seen:
+        basis.append("reset.required_enforced passed")
+    return ", ".join(basis)
+
+
+def _settled(t) -> bool:
+    return t.verdict is Verdict.PASS or _not_applicable(t)
+
+
 def overall(run: Run, cells: dict[str, Cell]) -> Cell:
     counts = ", ".join(f"{n} {v}" for v, n in run.counts().items() if n)
-    others = [t.id for t in run.tests if t.verdict is Verdict.FAIL and not _BLEED.match(t.id)
-              and not _CONTROL.match(t.id)]
-    extra = f"; also failed: {', '.join(others)}" if others else ""
-    if cells["effective"].state == "bad":
-        return Cell(f"BROKEN: the handler does not stop the device ({counts}){extra}", "bad")
-    incomplete = [t for t in run.tests if t.verdict in (Verdict.ERROR, Verdict.INCONCLUSIVE)
-                  or (t.verdict is Verdict.SKIP and t.reason == "not reached")]
-    if incomplete or cells["effective"].state != "good" or cells["necessary"].state != "good":
-        return Cell(f"incomplete: nothing decided ({counts}){extra}", "unknown")
-    return Cell(f"needed and working ({counts}){extra}", "good")
+    why_removed = removed(run)
+    if why_removed:
+        return Cell(f"removed: vfio-platform refuses the device (from {why_removed}; {counts})", "info")
+    # A control's fail is the lab's inability to provoke bleed: it leaves the cell undecided
+    # (below), it says nothing against the kernel.
+    failed = [t.id for t in run.tests if t.verdict is Verdict.FAIL and not t.id.startswith("control.")]
+    if failed:
+        return Cell(f"BROKEN: {', '.join(failed)} ({counts})", "bad")
+    not_finished = unfinished({**run.header, "tests": [t.to_json() for t in run.tests]})
+    if (not_finished or not all(_settled(t) for t in run.tests)
+            or cells["effective"].state != "good" or cells["necessary"].state != "good"):
+        why = f"; {not_finished}" if not_finished else ""
+        return Cell(f"incomplete: nothing decided ({counts}){why}", "unknown")
+    return Cell(f"needed and working ({counts})", "good")
 
 
 def cells_for(run: Run) -> dict[str, Cell]:
@@ -161,6 +204,10 @@ def render_markdown(m: Matrix) -> str:
     out = ["# vfio-hil removal-impact matrix", "",
            "Rows: targets; columns: kernels. Each answer comes from that run's results; "
            "\"unknown\" means the run could not decide it.", "",
+           "Overall, first match wins: **removed** (the handler is not built, or vfio-platform was seen "
+           "refusing the device without one), **BROKEN** (a check failed; the failed ids are named), "
+           "**incomplete** (an error, inconclusive check, unreached check or unfinished run), "
+           "**needed and working** (every check passed or did not apply to the device).", "",
            "| target | question | " + " | ".join(m.kernels) + " |",
            "|---|---|" + "---|" * len(m.kernels)]
     for target in m.targets:

@@ -4,12 +4,18 @@ Reports are always rebuilt from ``results.jsonl`` (one fsynced line per finished
 test), ``planned.json`` (what the suite meant to run) and ``run.json`` (target,
 kernel, build), never from a rendered file, so a run killed halfway still gets a
 report in which every planned test appears, unreached ones as skip "not reached".
+
+Every record in ``results.jsonl`` belongs to the run that ``run.json`` describes:
+`vfio-hil run` refuses an --out that already holds results. A directory in which
+two runs were mixed anyway (one written before that refusal existed) is refused
+here, so report, matrix and compare never judge a stale record.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import attrs
@@ -92,7 +98,14 @@ def load_run(path: Path) -> Run:
     for key in ("target", "kernel"):
         if key not in header:
             raise ResultsError(f"{header_file}: field {key!r} is missing; this file is written by `vfio-hil run`")
-    return Run(path, header, final_results(path, planned))
+    tests = final_results(path, planned)
+    repeated = sorted(i for i, n in Counter(t.id for t in tests).items() if n > 1)
+    if repeated:
+        # The plugin writes one record per test, so a repeat means a second run appended here.
+        raise ResultsError(f"{path}: results.jsonl holds more than one record of {', '.join(repeated[:3])}"
+                           f"{' ...' if len(repeated) > 3 else ''}: more than one run wrote into this directory "
+                           f"and their verdicts cannot be told apart; rerun into an empty directory")
+    return Run(path, header, tests)
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

@@ -111,3 +111,79 @@ def test_run_without_target_or_matrix(capsys):
 def test_matrix_with_a_bad_kernel_spec_fails_before_running(capsys, tmp_path):
     assert main(["run", "--matrix", "--matrix-kernels", "debian:6.1,ubuntu:22.04", "--out", str(tmp_path)]) == 2
     assert "ubuntu:22.04" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_build(monkeypatch):
+    """Records build attempts; a build that is reached ends the command as an infrastructure error."""
+    import harness.artifacts
+    from harness.errors import InfrastructureError
+
+    calls = []
+
+    def build(target, spec, *a, **kw):
+        calls.append((target.name, spec))
+        raise InfrastructureError("a build was started")
+    monkeypatch.setattr(harness.artifacts, "build_artifacts", build)
+    return calls
+
+
+def _stale(path):
+    path.mkdir(parents=True)
+    (path / "results.jsonl").write_text('{"id": "boot", "verdict": "pass"}\n')
+    (path / "run.json").write_text("{}\n")
+    return path
+
+
+def test_run_into_a_directory_with_results_is_refused_before_building(tmp_path, capsys, no_build):
+    out = _stale(tmp_path / "old-run")
+    assert main(["run", "--target", "qemu-highbank", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} already holds the results of an earlier run (results.jsonl, run.json)" in err
+    assert "Choose an empty or new directory" in err and f"delete {out}" in err
+    assert no_build == [] and (out / "results.jsonl").read_text() == '{"id": "boot", "verdict": "pass"}\n'
+
+
+def test_run_into_a_new_or_empty_directory_goes_on_to_build(tmp_path, no_build):
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "new", tmp_path / "empty"):
+        assert main(["run", "--target", "qemu-highbank", "--out", str(out)]) == 3
+    assert len(no_build) == 2
+
+
+MATRIX = ["run", "--matrix", "--matrix-targets", "qemu-highbank,qemu-midway", "--matrix-kernels", "debian:6.1"]
+
+
+def test_matrix_into_an_earlier_matrix_is_refused_before_building(tmp_path, capsys, no_build):
+    out = tmp_path / "matrix"
+    _stale(out / "qemu-midway-debian-6.1")         # the second cell: still refused before the first
+    assert main([*MATRIX, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} already holds an earlier run in {out / 'qemu-midway-debian-6.1'}" in err
+    assert f"delete {out}" in err and no_build == []
+
+
+def test_matrix_refuses_an_earlier_run_beside_its_cells(tmp_path, capsys, no_build):
+    out = tmp_path / "matrix"
+    _stale(out / "qemu-seattle-debian-sid")        # `vfio-hil matrix OUT` would mix it in
+    assert main([*MATRIX, "--out", str(out)]) == 2
+    assert "qemu-seattle-debian-sid" in capsys.readouterr().err and no_build == []
+
+
+def test_matrix_into_an_emptied_directory_runs(tmp_path, no_build):
+    # `make matrix` does rm -rf $(MATRIX_OUT) first: a missing OUT is the usual case.
+    assert main([*MATRIX, "--out", str(tmp_path / "latest")]) == 3       # every (fake) build broke
+    assert [name for name, _ in no_build] == ["qemu-highbank", "qemu-midway"]
+
+
+def test_compare_refuses_a_directory_two_runs_wrote_into(tmp_path, capsys):
+    from .report_fixtures import full_run
+
+    mixed = full_run(tmp_path / "mixed")
+    with open(mixed / "results.jsonl") as fh:
+        first = fh.readline()
+    with open(mixed / "results.jsonl", "a") as fh:
+        fh.write(first)                            # a second run appended its own boot record
+    assert main(["compare", str(full_run(tmp_path / "good")), str(mixed)]) == 2
+    err = capsys.readouterr().err
+    assert f"{mixed}: results.jsonl holds more than one record of boot" in err and "empty directory" in err

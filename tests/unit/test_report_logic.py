@@ -96,3 +96,111 @@ def test_bleed_plot_knows_a_device_without_wired_irq(tmp_path):
                    {"gap_check": {"changed": 1587}, "timeline": BLED, "next_tenant": {"irqs": 0, "wired_irq": False}}),
     ]))
     assert not wired_irq(r, "sigkill")
+
+
+# --- the overall verdict: removed > BROKEN > incomplete > needed and working ------------
+
+CLEAN = ["boot", "bind.vfio", "reset.module_autoload", "reset.info_flag", "reset.ioctl",
+         "teardown.sigkill.dma_bleed", "teardown.sigkill.irq_bleed", "deprecation.message",
+         "reset.required_enforced", "reset.required_override", "control.null_reset.sigkill",
+         "control.null_reset.reset_ioctl"]
+
+
+def _run(tmp_path, changes=None, handler="m", header_extra=None):
+    """A run of every check; ``changes`` maps an id to (verdict, evidence, reason)."""
+    from harness.results import TestResult
+
+    from .report_fixtures import HEADER, result_dir
+    evidence = {"teardown.sigkill.dma_bleed": {"gap_check": {"changed": 0}},
+                "control.null_reset.sigkill": {"gap_check": {"changed": 9560}},
+                "bind.vfio": {"driver": "vfio-platform"}}
+    tests = []
+    for test_id in CLEAN:
+        verdict, ev, reason = (changes or {}).get(test_id, ("pass", evidence.get(test_id, {}), ""))
+        tests.append(TestResult(test_id, verdict, 1.0, ev, reason))
+    dut = {**HEADER["dut"], "handler_config": {**HEADER["dut"]["handler_config"], "value": handler}}
+    header = {**HEADER, "dut": dut, **(header_extra or {})}
+    return load_run(result_dir(tmp_path / "r", tests, planned=CLEAN, header=header))
+
+
+def test_matrix_every_check_passed_is_needed_and_working(tmp_path):
+    cell = cells_for(_run(tmp_path))["overall"]
+    assert cell.state == "good" and cell.text.startswith("needed and working"), cell
+
+
+def test_matrix_a_failed_required_override_is_broken_never_working(tmp_path):
+    # 6.1.192 refuses reset_required=0: a measured kernel behaviour, not a detail to bury.
+    run = _run(tmp_path, {"reset.required_override": ("fail", {"driver": None}, "reset_required=0 did not ...")})
+    cell = cells_for(run)["overall"]
+    assert cell.state == "bad" and cell.text.startswith("BROKEN: reset.required_override ("), cell
+
+
+def test_matrix_broken_names_every_failed_check(tmp_path):
+    run = _run(tmp_path, {"reset.required_override": ("fail", {}, "refused"),
+                          "teardown.sigkill.dma_bleed": ("fail", {"gap_check": {"changed": 9560}}, "bled")})
+    cell = cells_for(run)["overall"]
+    # in the run's order (the suite's), which is how they are listed
+    assert cell.text.startswith("BROKEN: teardown.sigkill.dma_bleed, reset.required_override ("), cell
+
+
+def test_matrix_a_fail_outranks_errors_and_unreached_checks(tmp_path):
+    run = _run(tmp_path, {"reset.info_flag": ("fail", {}, "no VFIO_DEVICE_FLAGS_RESET"),
+                          "reset.ioctl": ("error", {}, "call: SSH connection lost"),
+                          "control.null_reset.sigkill": ("skip", {}, "not reached")})
+    cell = cells_for(run)["overall"]
+    assert cell.state == "bad" and cell.text.startswith("BROKEN: reset.info_flag ("), cell
+
+
+def test_matrix_a_kernel_without_the_handler_is_removed_never_incomplete(tmp_path):
+    # What the suite records when CONFIG_..._RESET is not set: the bind is refused, what needs the
+    # device fails or errors, and hiding a handler that is not there is an infrastructure error.
+    refused = {"bind.vfio": ("fail", {"driver": None, "original_driver": None}, "is bound to None"),
+               "reset.module_autoload": ("fail", {}, "binding did not make the kernel load the reset handler"),
+               "reset.info_flag": ("fail", {}, "the agent could not open fff50000.ethernet"),
+               "reset.ioctl": ("error", {}, "call: CommandError"),
+               "teardown.sigkill.dma_bleed": ("error", {}, "call: CommandError"),
+               "teardown.sigkill.irq_bleed": ("error", {}, "call: CommandError"),
+               "deprecation.message": ("skip", {}, "the reset handler never ran in this boot"),
+               "reset.required_enforced": ("error", {}, "setup: InfrastructureError: no ...ko* under /lib/modules"),
+               "reset.required_override": ("skip", {}, "not reached")}
+    cell = cells_for(_run(tmp_path, refused, handler="not set"))["overall"]
+    assert cell.text.startswith("removed: vfio-platform refuses the device (from "), cell
+    assert "CONFIG_VFIO_PLATFORM_CALXEDAXGMAC_RESET not set" in cell.text and "bind.vfio" in cell.text, cell
+    assert cell.state == "info"
+
+
+def test_matrix_a_refusal_seen_by_the_checks_alone_is_removed(tmp_path):
+    run = _run(tmp_path, {"bind.vfio": ("fail", {"driver": None}, "is bound to None"),
+                          "reset.module_autoload": ("fail", {}, "not loaded"),
+                          "reset.ioctl": ("error", {}, "call: CommandError")})
+    cell = cells_for(run)["overall"]
+    assert cell.text.startswith("removed: vfio-platform refuses the device"), cell
+    assert "bind.vfio" in cell.text and "reset.required_enforced" in cell.text, cell
+
+
+def test_matrix_a_device_that_bound_was_not_refused_whatever_the_config_says(tmp_path):
+    run = _run(tmp_path, {"teardown.sigkill.dma_bleed": ("fail", {"gap_check": {"changed": 9560}}, "bled")},
+               handler="not set")
+    assert cells_for(run)["overall"].text.startswith("BROKEN: teardown.sigkill.dma_bleed"), cells_for(run)
+
+
+def test_matrix_a_run_whose_suite_crashed_is_incomplete_even_if_all_reported_passed(tmp_path):
+    cell = cells_for(_run(tmp_path, header_extra={"suite_rc": 3, "planned_written": True}))["overall"]
+    assert cell.state == "unknown" and cell.text.startswith("incomplete"), cell
+    assert "internal error" in cell.text
+
+
+def test_matrix_markdown_explains_the_overall_verdicts(tmp_path):
+    from harness.report.matrix import render_markdown
+
+    run = _run(tmp_path, {"reset.required_override": ("fail", {}, "refused")})
+    md = render_markdown(build_matrix([run]))
+    assert "**BROKEN: reset.required_override (" in md
+    assert "first match wins: **removed**" in md and "**needed and working**" in md
+
+
+def test_matrix_a_failed_control_leaves_the_cell_undecided_never_broken(tmp_path):
+    """A control that did not bleed is the lab's inability to provoke bleed, not the kernel's fault."""
+    cell = cells_for(_run(tmp_path, {"control.null_reset.sigkill": ("fail", {"gap_check": {"changed": 0}},
+                                                                     "no DMA bleed without the reset")}))["overall"]
+    assert cell.state == "unknown" and cell.text.startswith("incomplete"), cell

@@ -1,5 +1,6 @@
 import json
 
+from harness import results
 from harness.results import (ResultsWriter, TestResult, Verdict, apply_controls, exit_code, read_jsonl,
                              with_unreached, write_summary)
 
@@ -17,7 +18,18 @@ def test_bleed_pass_without_control_bleed_is_inconclusive_never_pass():
     out = apply_controls([r("teardown.sigkill.dma_bleed", "pass"), r("teardown.sigkill.irq_bleed", "pass"),
                           r("control.null_reset.sigkill", "fail")])
     assert [x.verdict for x in out[:2]] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE]
-    assert "control was fail" in out[0].reason
+    assert "control (control.null_reset.sigkill) was fail" in out[0].reason
+
+
+def test_every_check_that_says_no_bleed_rests_on_its_own_control():
+    """The gap checks and the next tenant's IRQs on their variant's control; reset.ioctl on its own
+    (a variant's bleeding control proves nothing about VFIO_DEVICE_RESET); next_open on none."""
+    out = apply_controls([r("teardown.sigkill.next_tenant_irq", "pass"), r("reset.ioctl", "pass"),
+                          r("teardown.sigkill.next_open", "pass"), r("control.null_reset.sigkill", "pass")])
+    assert [x.verdict for x in out[:3]] == [Verdict.PASS, Verdict.INCONCLUSIVE, Verdict.PASS]
+    assert "control.null_reset.reset_ioctl" in out[1].reason
+    (ok,) = apply_controls([r("reset.ioctl", "pass"), r("control.null_reset.reset_ioctl", "pass")])[:1]
+    assert ok.verdict is Verdict.PASS
 
 
 def test_missing_control_is_inconclusive_too():
@@ -67,3 +79,38 @@ def test_exit_code_zero_only_when_clean():
 def test_an_unfinished_run_never_exits_zero():
     assert exit_code({"interrupted": "_Terminated", "tests": [{"verdict": "pass"}]}) == 3
     assert exit_code({"tests": [{"verdict": "pass"}, {"verdict": "skip", "reason": "not reached"}]}) == 3
+
+
+# What run_suite records about its pytest child: ``suite_rc`` and ``planned_written``.
+PASSED = [{"id": "boot", "verdict": "pass"}, {"id": "bind.vfio", "verdict": "pass"}]
+
+
+def test_a_run_that_collected_nothing_never_exits_zero():
+    # collection crashed before planned.json was written: no tests, nothing "not reached"
+    assert exit_code({"tests": []}) == 3
+    assert exit_code({"suite_rc": 4, "planned_written": False, "tests": []}) == 3
+    assert exit_code({"suite_rc": 0, "planned_written": True, "tests": []}) == 3     # planned.json was []
+
+
+def test_no_planned_json_is_unfinished_whatever_was_recorded():
+    assert exit_code({"suite_rc": 0, "planned_written": False, "tests": PASSED}) == 3
+
+
+def test_pytests_own_failure_codes_and_signals_are_unfinished():
+    for rc in (2, 3, 4, 5, -9, -11, None):
+        doc = {"suite_rc": rc, "planned_written": True, "tests": PASSED}
+        assert exit_code(doc) == 3, rc
+        assert "suite" in results.unfinished(doc)
+    assert "SIGKILL" in results.unfinished({"suite_rc": -9, "planned_written": True, "tests": PASSED})
+
+
+def test_a_child_that_exited_non_zero_with_no_result_is_unfinished():
+    doc = {"suite_rc": 1, "planned_written": True,
+           "tests": [{"id": "boot", "verdict": "skip", "reason": "not reached"}]}
+    assert exit_code(doc) == 3 and "without recording a result" in results.unfinished(doc)
+
+
+def test_pytest_exit_1_with_results_is_an_ordinary_run():
+    doc = {"suite_rc": 1, "planned_written": True, "tests": [*PASSED, {"id": "reset.ioctl", "verdict": "fail"}]}
+    assert exit_code(doc) == 1 and results.unfinished(doc) is None
+    assert exit_code({"suite_rc": 0, "planned_written": True, "tests": PASSED}) == 0
