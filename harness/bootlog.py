@@ -14,6 +14,12 @@ import attrs
 
 MARKERS = re.compile(r"(WARNING: CPU:|BUG:|Oops|Kernel panic|Unable to handle kernel|Internal error:|"
                      r"general protection fault|kernel BUG at)")
+# What the kernel prints when it misbehaves while a test runs, beyond the boot markers: an
+# interrupt nobody handled, a reset handler or vfio-platform reporting a failed reset
+# (vfio_platform_common.c "reset call failed", amdxgbe "PHY reset timeout" / "MAC SW reset
+# failed", bcmflexrm "ring%d shutdown error"), and a task or CPU stuck in the kernel.
+TEST_MARKERS = re.compile(MARKERS.pattern + r"|nobody cared|reset call failed|reset timeout|reset failed|"
+                          r"shutdown error|blocked for more than|soft lockup|rcu.{0,20}stall")
 CONTEXT_LINES = 2
 
 
@@ -24,12 +30,12 @@ class Incident:
     known_reason: str | None = None
 
 
-def scan(text: str, known: list[dict] | None = None) -> list[Incident]:
+def scan(text: str, known: list[dict] | None = None, markers: re.Pattern = MARKERS) -> list[Incident]:
     known = known or []
     lines = text.splitlines()
     out = []
     for i, line in enumerate(lines):
-        if not MARKERS.search(line):
+        if not markers.search(line):
             continue
         chunk = "\n".join(lines[i:i + 1 + CONTEXT_LINES])
         reason = next((k["reason"] for k in known if re.search(k["pattern"], chunk)), None)

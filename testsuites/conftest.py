@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from labgrid.strategy.common import StrategyError
 
+from harness.bootlog import TEST_MARKERS, scan, unexpected
 from harness.lab.session import unwrap_strategy_error
 from harness.suite import platform
+from harness.suite.plugin import vfio_id
 from harness.targets import get_target
 from harness.traffic import FrameFeeder, UdpPorts
 
@@ -59,8 +61,10 @@ def twin(booted, profile):
     from harness.twins.runtime import RunningTwin
 
     local, _ = (int(p) for p in os.environ["VFIO_HIL_DUT_PORTS"].split(","))
+    power = booted["strategy"].power
     running = RunningTwin(profile, os.environ["VFIO_HIL_TWIN_SOCKET"], local,
-                          Path(os.environ["VFIO_HIL_RUN_DIR"]) / "twin-events.jsonl")
+                          Path(os.environ["VFIO_HIL_RUN_DIR"]) / "twin-events.jsonl",
+                          qemu_death=getattr(power, "death_report", None))
     _RUNNING_TWINS.append(running)
     yield running
     _RUNNING_TWINS.remove(running)
@@ -96,22 +100,47 @@ def evidence():
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report),
-    and make any test during which the device twin died an error, whatever it concluded."""
+    """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report);
+    a test during which the kernel warned, oopsed or reported a failed reset fails, whatever it
+    concluded itself (the kernel's log is part of every verdict); and any test during which the
+    device twin died is an error, whatever it concluded."""
     ssh, evidence = item.funcargs.get("ssh"), item.funcargs.get("evidence")
+    profile = get_target(os.environ["VFIO_HIL_TARGET"])
     mark = None
     if ssh is not None and evidence is not None:
         try:
             mark = platform.dmesg_mark(ssh)
         except Exception:   # a dead target: the test itself will say so, as an error
             mark = None
+    for running in _RUNNING_TWINS:
+        running.mark_test(vfio_id(item))
+    outcome: BaseException | None = None
     try:
-        return (yield)
-    finally:
-        if mark is not None:
-            try:
-                evidence["dmesg_excerpt"] = platform.dmesg_since(ssh, mark)[-DMESG_EXCERPT_LINES:]
-            except Exception:
-                evidence["dmesg_excerpt"] = ["(the target did not answer after the test: no kernel log)"]
-        for running in _RUNNING_TWINS:
-            running.check_alive()      # raises InfrastructureError: the plugin makes it `error`
+        result = yield
+    except BaseException as exc:   # noqa: BLE001 - re-raised below, or turned into a kernel fail
+        outcome = exc
+    for running in _RUNNING_TWINS:
+        running.check_alive()      # raises InfrastructureError: the plugin makes it `error`
+    faults = _kernel_faults(ssh, evidence, mark, profile) if mark is not None else []
+    if faults and vfio_id(item) != "boot":    # boot judges its own log, with the boot quirks
+        raise AssertionError(f"the kernel reported a fault during this test: {faults}"
+                             + (f" (the test itself ended with {type(outcome).__name__}: {outcome})"
+                                if outcome is not None else "")) from outcome
+    if outcome is not None:
+        raise outcome
+    return result
+
+
+def _kernel_faults(ssh, evidence: dict, mark: int, profile) -> list[str]:
+    """The kernel log since ``mark`` into evidence["dmesg_excerpt"]; its faults (TEST_MARKERS not
+    explained by the profile's known emulation quirks) into evidence["kernel_faults"]."""
+    try:
+        log = platform.dmesg_since(ssh, mark)
+    except Exception:
+        evidence["dmesg_excerpt"] = ["(the target did not answer after the test: no kernel log)"]
+        return []
+    evidence["dmesg_excerpt"] = log[-DMESG_EXCERPT_LINES:]
+    faults = [i.text for i in unexpected(scan("\n".join(log), profile.known_boot_warnings, TEST_MARKERS))]
+    if faults:
+        evidence["kernel_faults"] = faults
+    return faults

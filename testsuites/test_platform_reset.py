@@ -1,7 +1,8 @@
 """VFIO platform reset: bind, reset, abnormal teardown and bleed, with a negative control.
 
-Order matters and is the file's order: real-handler checks, then the checks
-that remove the handler, then the null-reset controls.
+Order matters and is the file's order: real-handler checks (the abnormal
+teardowns first, from a freshly bound device, then VFIO_DEVICE_RESET), then the
+checks that remove the handler, then the null-reset controls.
 """
 
 import re
@@ -67,11 +68,86 @@ def test_info_flag(dut_bound, ssh, profile, evidence):
     assert devices[0]["reset"], f"VFIO_DEVICE_GET_INFO flags {devices[0]['flags']} lack VFIO_DEVICE_FLAGS_RESET"
 
 
+def _teardown(runs, key, ssh, profile, variant, twin):
+    if key not in runs:
+        runs[key] = platform.run_variant(ssh, profile, variant, twin)
+    ev = runs[key]
+    stuck = platform.stuck_reason(ev)
+    assert not stuck, stuck           # the kernel hung in the release path: every check of it fails
+    return ev
+
+
+@pytest.mark.vfio_id("teardown.{variant}.dma_bleed")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+    """No canary byte in the DMA window changes between the death and the next open."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    evidence.update(ev)
+    assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
+
+
+@pytest.mark.vfio_id("teardown.child_holds_fd.holder_keeps_device")
+def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, evidence):
+    """While a forked child still holds the fd, the device has an owner: the kernel must not
+    reset it, so DMA goes on. A kernel that resets early is a finding of its own, not a bleed."""
+    ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin)
+    evidence.update(while_holder_lives=ev["while_holder_lives"], tenant_killed_ms=ev["tenant_killed_ms"])
+    assert ev["while_holder_lives"]["changed"] > 0, \
+        "the device stopped while a child still held its fd: reset without the last close"
+
+
+@pytest.mark.vfio_id("teardown.{variant}.irq_bleed")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+    """Between the death and the next open (which would run the handler again) the device neither
+    drives its interrupt line nor keeps a source enabled: its status and enable registers read
+    through /dev/mem every 100 ms and, on a twin, the line's level from the twin itself."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    evidence.update(variant=variant, gap_irq=ev["gap_irq"], timeline=ev["timeline"])
+    platform.check_irq_wiring(profile, ev)
+    if profile.dut_no_wired_irq:
+        pytest.skip(profile.dut_no_wired_irq)
+    g = ev["gap_irq"]
+    assert not platform.irq_bled_in_gap(ev), (
+        f"after the tenant died the device drove its IRQ in {g['pending_samples']} of {g['samples']} samples and "
+        f"had a source enabled in {g['armed_samples']}; line high (ms): {g['line_high_ms']}; last: {g['last']}")
+
+
+@pytest.mark.vfio_id("teardown.{variant}.next_open")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+    """The next user can open the device after the abnormal teardown (for kill_during_ioctl, a
+    death inside SET_IRQS/GET_REGION_INFO must not leave the device unusable)."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    nt = ev["next_tenant"]
+    evidence.update(variant=variant, next_tenant=nt)
+    assert nt["opened"], f"the next tenant could not open the device: {nt['refused']}"
+
+
+@pytest.mark.vfio_id("teardown.{variant}.next_tenant_irq")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+    """The next tenant, registering its eventfd before anything else, gets no IRQ and does not
+    find interrupts armed: what the open-time reset leaves."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    nt = ev["next_tenant"]
+    evidence.update(variant=variant, next_tenant=nt, timeline=ev["timeline"])
+    platform.check_irq_wiring(profile, ev)
+    if profile.dut_no_wired_irq:
+        pytest.skip(profile.dut_no_wired_irq)
+    if not nt["opened"]:
+        pytest.skip(f"the next tenant could not open the device (teardown.{variant}.next_open fails)")
+    assert not platform.next_tenant_irq_bled(profile, ev), (
+        f"the next tenant got {nt['irqs']} IRQs (first at {nt['first_irq_ms']} ms) and found interrupts "
+        f"armed={platform.irq_armed(profile, nt['quiescence'])}")
+
+
 @pytest.mark.vfio_id("reset.ioctl")
 def test_reset_ioctl(dut_bound, ssh, profile, evidence):
-    evs = platform.events(ssh.run_check(
-        f"vfio-hil-agent reset-check --device {profile.dut_device} --compat {profile.dut_compatible} "
-        f"--window {profile.dma_window} --watch-ms 1000", timeout=60))
+    """DMA and IRQ armed, VFIO_DEVICE_RESET: it must succeed (an error from it, or a refused open,
+    is the kernel's: KernelRefused, a fail), leave the device quiescent, and no DMA or IRQ may
+    follow for 1 s while frames flow."""
+    evs = platform.reset_check(ssh, profile)
     q = [e for e in evs if e.get("event") == "quiescence"]
     after = platform.one(evs, "after_reset")
     busy_before, busy_after = platform.busy_bits(profile, q[0]), platform.busy_bits(profile, q[-1])
@@ -82,37 +158,6 @@ def test_reset_ioctl(dut_bound, ssh, profile, evidence):
     assert not busy_after, f"bits still set after VFIO_DEVICE_RESET that must be zero: {busy_after}"
     assert after["canary_changed"] == 0, f"DMA after VFIO_DEVICE_RESET: {after['canary_changed']} bytes"
     assert after["irqs"] == 0, f"{after['irqs']} IRQs after VFIO_DEVICE_RESET"
-
-
-def _teardown(runs, key, ssh, profile, variant):
-    if key not in runs:
-        runs[key] = platform.run_variant(ssh, profile, variant)
-    return runs[key]
-
-
-@pytest.mark.vfio_id("teardown.{variant}.dma_bleed")
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_dma_bleed(dut_bound, ssh, profile, teardown_runs, variant, evidence):
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant)
-    evidence.update(ev)
-    if variant == "child_holds_fd":
-        assert ev["while_holder_lives"]["changed"] > 0, \
-            "the device stopped while a child still held its fd: reset without the last close"
-    assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
-
-
-@pytest.mark.vfio_id("teardown.{variant}.irq_bleed")
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_irq_bleed(dut_bound, ssh, profile, teardown_runs, variant, evidence):
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant)
-    evidence.update(variant=variant, next_tenant=ev["next_tenant"], timeline=ev["timeline"])
-    platform.check_irq_wiring(profile, ev)
-    if profile.dut_no_wired_irq:
-        pytest.skip(profile.dut_no_wired_irq)
-    nt = ev["next_tenant"]
-    assert not platform.irq_bled(profile, ev), (
-        f"the next tenant got {nt['irqs']} IRQs (first at {nt['first_irq_ms']} ms) and found interrupts "
-        f"armed={platform.irq_armed(profile, nt['quiescence'])}")
 
 
 @pytest.mark.vfio_id("deprecation.message")
@@ -164,6 +209,12 @@ def test_required_override(handler_hidden, ssh, profile, evidence):
         platform.unbind(ssh, profile.dut_device)
         ssh.run_check("rmmod vfio_platform")
         ssh.run_check("modprobe vfio_platform reset_required=0")
+        # The harness's own step, proven before the kernel is judged: the module took the value.
+        value = ssh.run_check(f"cat {platform.RESET_REQUIRED_PARAM}")[0].strip()
+        evidence["reset_required"] = value
+        if value not in ("N", "0"):
+            raise InfrastructureError(f"{platform.RESET_REQUIRED_PARAM} reads {value!r} after "
+                                      f"`modprobe vfio_platform reset_required=0`: the override was not applied")
         mark = platform.dmesg_mark(ssh)
         platform.bind_to_vfio(ssh, profile.dut_device)
         driver = platform.current_driver(ssh, profile.dut_device)
@@ -191,10 +242,31 @@ def null_reset_loaded(dut_bound, ssh, profile):
 
 @pytest.mark.vfio_id("control.null_reset.{variant}")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_control_null_reset(null_reset_loaded, ssh, profile, teardown_runs, variant, evidence):
-    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant)
+def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs, variant, evidence):
+    """The same teardown with a handler that does nothing: each measurement the variant's checks
+    rest on must see bleed, or they prove nothing (results.apply_controls makes them inconclusive).
+    IRQ bleed is proven only by IRQs delivered to the next tenant's eventfd; register state is
+    evidence, not proof."""
+    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin)
     evidence.update(ev)
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
     if not profile.dut_no_wired_irq:     # else its MSIs are DMA writes, counted by the canary above
-        assert platform.irq_bled(profile, ev), "no IRQ bleed without the reset: the environment could not provoke it"
+        assert platform.irq_bled_in_gap(ev), \
+            "the gap's registers and line showed no IRQ without the reset: the gap check could not see one"
+        nt = ev["next_tenant"]
+        assert nt["opened"] and nt["irqs"] > 0, \
+            f"no IRQ reached the next tenant's eventfd without the reset ({nt}): the environment could not provoke it"
+
+
+@pytest.mark.vfio_id("control.null_reset.reset_ioctl")
+def test_control_null_reset_ioctl(null_reset_loaded, ssh, profile, evidence):
+    """reset.ioctl's own negative control: VFIO_DEVICE_RESET with a handler that does nothing
+    must leave DMA (and, with a wired IRQ, IRQs delivered to the eventfd) going, or reset.ioctl's
+    pass proves nothing."""
+    evs = platform.reset_check(ssh, profile)
+    after = platform.one(evs, "after_reset")
+    evidence.update(reset=platform.one(evs, "reset"), watch=after)
+    assert after["canary_changed"] > 0, "no DMA after a null VFIO_DEVICE_RESET: reset.ioctl could not see one"
+    if not profile.dut_no_wired_irq:
+        assert after["irqs"] > 0, "no IRQ after a null VFIO_DEVICE_RESET: reset.ioctl could not see one"

@@ -118,11 +118,14 @@ struct agent_device_ops {
 	void (*rearm_window)(struct agent_dma_window *win);
 	/* First byte of `win` that is frame buffer, not ring: the canary's start. */
 	uint64_t (*buffers_offset)(void);
-	/* Prints, as one JSON line, the registers that must read zero once the
-	 * device is reset, with "irq_armed" (an interrupt source is enabled) and
-	 * "dma_running" (a DMA engine is started), and returns how many of the
-	 * registers are non-zero. */
-	int (*read_quiescence)(struct agent_vfio_device *dev);
+	/* Adds to `j` (a "quiescence" line the core has begun) the registers that
+	 * must read zero once the device is reset, with "irq_armed" (an interrupt
+	 * source is enabled), "irq_pending" (the device drives its interrupt line
+	 * now, by its own logic: status & enable) and "dma_running" (a DMA engine
+	 * is started); returns how many of the registers are non-zero. Reads
+	 * registers only, so it also serves on a /dev/mem mapping while nobody
+	 * owns the device. */
+	int (*read_quiescence)(struct agent_vfio_device *dev, struct agent_json *j);
 };
 
 /* Core, enforcing the order of ops (agent_core.c). */
@@ -152,6 +155,8 @@ static inline void agent_wr(struct agent_vfio_device *dev, unsigned int off, uin
 {
 	((volatile uint32_t *)dev->regs)[off / 4] = val;
 }
+/* One "quiescence" line (event name `event`, with "mono_ms") from ops->read_quiescence. */
+int agent_quiescence(const struct agent_device_ops *ops, struct agent_vfio_device *dev, const char *event);
 int agent_cmd_tenant(int argc, char **argv);
 int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);

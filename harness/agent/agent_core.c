@@ -199,6 +199,18 @@ int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size)
 	return 0;
 }
 
+int agent_quiescence(const struct agent_device_ops *ops, struct agent_vfio_device *dev, const char *event)
+{
+	struct agent_json j;
+	int busy;
+
+	agent_json_begin(&j, event);
+	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	busy = ops->read_quiescence(dev, &j);
+	agent_json_end(&j);
+	return busy;
+}
+
 /* Waits up to timeout_ms for the IRQ eventfd; returns interrupts seen (0 on timeout), -1 on error.
  * Without a wired IRQ there is no eventfd (-1, which poll() ignores): it just sleeps. */
 static int wait_irq(struct agent_session *s, int timeout_ms)
@@ -258,8 +270,9 @@ int agent_cmd_tenant(int argc, char **argv)
 	agent_json_begin(&j, "armed");
 	agent_json_int(&j, "pid", getpid());
 	agent_json_hex(&j, "window", phys);
+	agent_json_bool(&j, "wired_irq", wired_irq(&s));
 	agent_json_end(&j);
-	s.ops->read_quiescence(&s.dev);
+	agent_quiescence(s.ops, &s.dev, "quiescence");
 	if (has_flag(argc, argv, "--fork-holder")) {
 		pid_t child = fork();
 
@@ -372,7 +385,7 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	agent_json_int(&j, "watch_ms", watch_ms);
 	agent_json_bool(&j, "wired_irq", wired_irq(&s));
 	agent_json_end(&j);
-	s.ops->read_quiescence(&s.dev);
+	agent_quiescence(s.ops, &s.dev, "quiescence");
 	return 0;
 }
 
@@ -420,10 +433,14 @@ static void canary_report(const char *mode, const struct agent_device_ops *ops, 
 
 /*
  * canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5]
- * [--ms 1000 --every 100]: through /dev/mem only; the VFIO device is never
- * opened, so no reset is triggered. fill also hands the ring back to the device
- * (memory only). watch is fill, then a "canary_sample" line (mono_ms, changed)
- * every --every ms for --ms, then the final check line.
+ * [--ms 1000 --every 100] [--regs-base PHYS]: through /dev/mem only; the VFIO
+ * device is never opened, so no reset is triggered. fill also hands the ring
+ * back to the device (memory only). watch is fill, then a "canary_sample" line
+ * (mono_ms, changed) every --every ms for --ms, then the final check line.
+ * With --regs-base (where the device's registers are), watch also reads the device's
+ * interrupt and DMA registers through /dev/mem at each sample ("gap_regs"
+ * lines): what the device does while nobody owns it, before anyone opens it
+ * (an open would run the reset handler again).
  */
 int agent_cmd_canary(int argc, char **argv)
 {
@@ -432,7 +449,8 @@ int agent_cmd_canary(int argc, char **argv)
 	unsigned int pattern = (unsigned int)strtoul(arg(argc, argv, "--pattern", "0xa5"), NULL, 0) & 0xff;
 	int watch_ms = atoi(arg(argc, argv, "--ms", "1000")), every_ms = atoi(arg(argc, argv, "--every", "100"));
 	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
-	struct agent_dma_window win;
+	struct agent_dma_window win, regs_map;
+	struct agent_vfio_device regs_dev = { .regs = NULL };
 	struct agent_json j;
 	uint64_t phys, size, changed, first = UINT64_MAX, t0;
 
@@ -444,6 +462,14 @@ int agent_cmd_canary(int argc, char **argv)
 	}
 	if (agent_session_map_window(&win, phys, size))
 		return 1;
+	if (arg(argc, argv, "--regs-base", NULL)) {
+		uint64_t rphys = strtoull(arg(argc, argv, "--regs-base", NULL), NULL, 0);
+
+		if (agent_session_map_window(&regs_map, rphys, ops->regs_size))
+			return 1;
+		regs_dev.regs = regs_map.va;
+		regs_dev.regs_size = ops->regs_size;
+	}
 	if (!strcmp(mode, "check")) {
 		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
 		canary_report("check", ops, &win, changed, first);
@@ -461,6 +487,8 @@ int agent_cmd_canary(int argc, char **argv)
 		agent_json_int(&j, "mono_ms", (long long)now_ms());
 		agent_json_int(&j, "changed", (long long)changed);
 		agent_json_end(&j);
+		if (regs_dev.regs)
+			agent_quiescence(ops, &regs_dev, "gap_regs");
 	}
 	changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
 	canary_report("check", ops, &win, changed, first);
@@ -502,7 +530,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	}
 	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
 		return 1;
-	s.ops->read_quiescence(&s.dev);
+	agent_quiescence(s.ops, &s.dev, "quiescence");
 	rc = ioctl(s.dev.device_fd, VFIO_DEVICE_RESET);
 	agent_json_begin(&j, "reset");
 	agent_json_int(&j, "rc", rc);
@@ -510,7 +538,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	agent_json_end(&j);
 	if (rc)
 		return 1;
-	s.ops->read_quiescence(&s.dev);
+	agent_quiescence(s.ops, &s.dev, "quiescence");
 	canary_fill(s.ops, &s.win, (uint8_t)pattern);
 	/* Interrupts from before the reset are still counted in the eventfd: drain
 	 * them, then unmask. A line still asserted fires again on unmask, so an

@@ -94,22 +94,21 @@ static uint64_t flexrm_buffers_offset(void)
 	return CANARY_OFFSET;
 }
 
-static int flexrm_read_quiescence(struct agent_vfio_device *dev)
+static int flexrm_read_quiescence(struct agent_vfio_device *dev, struct agent_json *j)
 {
 	uint32_t control = agent_rd(dev, RING_CONTROL), msi = agent_rd(dev, RING_MSI_CONTROL);
-	struct agent_json j;
 	int busy = !!(control & (CONTROL_ACTIVE | CONTROL_FLUSH));
 
-	agent_json_begin(&j, "quiescence");
-	agent_json_hex(&j, "RING0_CONTROL", control);
-	agent_json_hex(&j, "RING0_MSI_CONTROL", msi);
-	agent_json_hex(&j, "RING0_FLUSH_DONE", agent_rd(dev, RING_FLUSH_DONE));
-	agent_json_hex(&j, "RING0_CMPL_WRITE_PTR", agent_rd(dev, RING_CMPL_WRITE_PTR));
-	agent_json_int(&j, "nonzero", busy);
+	agent_json_hex(j, "RING0_CONTROL", control);
+	agent_json_hex(j, "RING0_MSI_CONTROL", msi);
+	agent_json_hex(j, "RING0_FLUSH_DONE", agent_rd(dev, RING_FLUSH_DONE));
+	agent_json_hex(j, "RING0_CMPL_WRITE_PTR", agent_rd(dev, RING_CMPL_WRITE_PTR));
+	agent_json_int(j, "nonzero", busy);
 	/* MSIs are sent only by an active ring: enabled-but-inactive sends nothing. */
-	agent_json_bool(&j, "irq_armed", (control & CONTROL_ACTIVE) && (msi & MSI_ENABLE));
-	agent_json_bool(&j, "dma_running", (control & CONTROL_ACTIVE) != 0);
-	agent_json_end(&j);
+	agent_json_bool(j, "irq_armed", (control & CONTROL_ACTIVE) && (msi & MSI_ENABLE));
+	/* No wired line: its MSIs are DMA writes, counted by the canary. */
+	agent_json_bool(j, "irq_pending", false);
+	agent_json_bool(j, "dma_running", (control & CONTROL_ACTIVE) != 0);
 	return busy;
 }
 

@@ -117,22 +117,20 @@ static uint64_t xgbe_buffers_offset(void)
 	return BUFFERS_OFFSET;
 }
 
-static int xgbe_read_quiescence(struct agent_vfio_device *dev)
+static int xgbe_read_quiescence(struct agent_vfio_device *dev, struct agent_json *j)
 {
 	uint32_t mr = agent_rd(dev, DMA_MR), rcr = agent_rd(dev, CH0 + CH_RCR), ier = agent_rd(dev, CH0 + CH_IER);
 	uint32_t sr = agent_rd(dev, CH0 + CH_SR);
-	struct agent_json j;
 	int busy = !!(mr & 1) + !!(rcr & RCR_SR) + !!ier;
 
-	agent_json_begin(&j, "quiescence");
-	agent_json_hex(&j, "DMA_MR", mr);
-	agent_json_hex(&j, "CH0_RCR", rcr);
-	agent_json_hex(&j, "CH0_IER", ier);
-	agent_json_hex(&j, "CH0_SR", sr);
-	agent_json_int(&j, "nonzero", busy);
-	agent_json_bool(&j, "irq_armed", ier != 0);
-	agent_json_bool(&j, "dma_running", (rcr & RCR_SR) != 0);
-	agent_json_end(&j);
+	agent_json_hex(j, "DMA_MR", mr);
+	agent_json_hex(j, "CH0_RCR", rcr);
+	agent_json_hex(j, "CH0_IER", ier);
+	agent_json_hex(j, "CH0_SR", sr);
+	agent_json_int(j, "nonzero", busy);
+	agent_json_bool(j, "irq_armed", ier != 0);
+	agent_json_bool(j, "irq_pending", (sr & ier & SR_DEFINED) != 0);
+	agent_json_bool(j, "dma_running", (rcr & RCR_SR) != 0);
 	return busy;
 }
 

@@ -112,22 +112,20 @@ static uint64_t xgmac_buffers_offset(void)
 	return BUFFERS_OFFSET;
 }
 
-static int xgmac_read_quiescence(struct agent_vfio_device *dev)
+static int xgmac_read_quiescence(struct agent_vfio_device *dev, struct agent_json *j)
 {
 	uint32_t mac = agent_rd(dev, XGMAC_CONTROL), ctl = agent_rd(dev, XGMAC_DMA_CONTROL);
 	uint32_t ena = agent_rd(dev, XGMAC_DMA_INTR_ENA), st = agent_rd(dev, XGMAC_DMA_STATUS);
-	struct agent_json j;
 	int busy = !!(ctl & (DMA_CONTROL_SR | DMA_CONTROL_ST)) + !!ena + !!(mac & (MAC_ENABLE_TX | MAC_ENABLE_RX));
 
-	agent_json_begin(&j, "quiescence");
-	agent_json_hex(&j, "DMA_CONTROL", ctl);
-	agent_json_hex(&j, "DMA_INTR_ENA", ena);
-	agent_json_hex(&j, "XGMAC_CONTROL", mac);
-	agent_json_hex(&j, "DMA_STATUS", st);
-	agent_json_int(&j, "nonzero", busy);
-	agent_json_bool(&j, "irq_armed", ena != 0);
-	agent_json_bool(&j, "dma_running", (ctl & (DMA_CONTROL_SR | DMA_CONTROL_ST)) != 0);
-	agent_json_end(&j);
+	agent_json_hex(j, "DMA_CONTROL", ctl);
+	agent_json_hex(j, "DMA_INTR_ENA", ena);
+	agent_json_hex(j, "XGMAC_CONTROL", mac);
+	agent_json_hex(j, "DMA_STATUS", st);
+	agent_json_int(j, "nonzero", busy);
+	agent_json_bool(j, "irq_armed", ena != 0);
+	agent_json_bool(j, "irq_pending", (st & ena & DMA_STATUS_DEFINED) != 0);
+	agent_json_bool(j, "dma_running", (ctl & (DMA_CONTROL_SR | DMA_CONTROL_ST)) != 0);
 	return busy;
 }
 

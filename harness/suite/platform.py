@@ -20,6 +20,7 @@ NEXT_TENANT_MS = 1000
 TENANT_REPORT_MS = 100  # the tenant's progress lines: the timeline's resolution before death
 CANARY_EVERY_MS = 100   # the canary's samples: its resolution after death
 DEATH_DEADLINE_S = 10.0
+RESET_REQUIRED_PARAM = "/sys/module/vfio_platform/parameters/reset_required"
 
 
 def events(lines: list[str]) -> list[dict]:
@@ -39,6 +40,43 @@ def one(lines_or_events, event: str) -> dict:
     if len(found) != 1:
         raise InfrastructureError(f"agent printed {len(found)} '{event}' lines, expected one: {evs}")
     return found[0]
+
+
+class KernelRefused(AssertionError):
+    """The kernel refused what a tenant asked of it (an open, a VFIO ioctl): the kernel's doing,
+    so a `fail` (an AssertionError to the plugin), never an infrastructure error."""
+
+
+# The agent's error lines ("op") and failed checks ("expr") that are the kernel answering a VFIO
+# request with an error. Anything else the agent fails at (/dev/mem, its arguments, a missing
+# ops table) is the lab's problem.
+KERNEL_OPS = {"find_group", "open_group", "open_container", "VFIO_GROUP_GET_DEVICE_FD", "open_cdev",
+              "mmap region 0", "VFIO_DEVICE_RESET"}
+
+
+def kernel_refusal(evs: list[dict]) -> dict | None:
+    """The agent's line saying the kernel refused a VFIO request, if it printed one."""
+    for e in evs:
+        if e.get("event") == "error" and e.get("op") in KERNEL_OPS:
+            return e
+        if e.get("event") == "check_failed" and "ioctl(" in e.get("expr", ""):
+            return e
+        if e.get("event") == "reset" and e.get("rc", 0) != 0:
+            return e
+    return None
+
+
+def agent(ssh, cmd: str, timeout: float = 60) -> list[dict]:
+    """Run an agent command and return its JSON lines. A non-zero exit is a KernelRefused when the
+    agent says the kernel refused a VFIO request, else an InfrastructureError with its output."""
+    out, err, rc = ssh.run(cmd, timeout=timeout)
+    evs = events(out)
+    if rc == 0:
+        return evs
+    refusal = kernel_refusal(evs)
+    if refusal is not None:
+        raise KernelRefused(f"the kernel refused: {refusal} (`{cmd.split()[1]}` exited {rc})")
+    raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
 
 
 def dmesg_mark(ssh) -> int:
@@ -107,13 +145,26 @@ def driver_lines(log: list[str], device: str, module: str) -> tuple[list[str], l
     return mine, [line for line in mine if _DRIVER_ERROR.search(line)]
 
 
-def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> None:
+def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> dict | None:
+    """None once ``pid`` is gone; if it is still there after ``deadline_s`` (SIGKILLed, so only the
+    kernel can hold it: a release path or reset handler that hangs), what /proc says of it."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if ssh.run(f"kill -0 {pid} 2>/dev/null")[2] != 0:
-            return
+            return None
         time.sleep(0.1)
-    raise InfrastructureError(f"tenant pid {pid} still alive {deadline_s} s after it should have died")
+    ssh.run(f"kill -9 {pid}")
+    state = ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
+    return {"pid": pid, "after_s": deadline_s, "proc": state}
+
+
+def stuck_reason(ev: dict) -> str | None:
+    """Why the experiment could not go on because a tenant could not be reaped, if it could not."""
+    stuck = ev.get("stuck")
+    if not stuck:
+        return None
+    return (f"tenant pid {stuck['pid']} could not be reaped {stuck['after_s']} s after it died "
+            f"(SIGKILL sent again): the kernel is stuck releasing the device: {stuck['proc']}")
 
 
 def canary(ssh, t: TargetProfile, mode: str) -> dict:
@@ -121,16 +172,43 @@ def canary(ssh, t: TargetProfile, mode: str) -> dict:
                "canary")
 
 
-def canary_watch(ssh, t: TargetProfile) -> tuple[dict, dict, list[list[int]]]:
-    """Lay the canary, then sample how many of its bytes changed every CANARY_EVERY_MS for GAP_S.
-    Returns the fill line, the final check line and [[mono_ms, changed], ...]."""
-    evs = events(ssh.run_check(f"vfio-hil-agent canary watch --compat {t.dut_compatible} --window {t.dma_window} "
-                               f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS}", timeout=30))
+def regs_base(t: TargetProfile) -> str:
+    """Where the device's registers are: a platform device's unit address (fff50000.ethernet)."""
+    return "0x" + t.dut_device.split(".", 1)[0]
+
+
+def canary_watch(ssh, t: TargetProfile) -> tuple[dict, dict, list[list[int]], list[dict]]:
+    """Lay the canary, then every CANARY_EVERY_MS for GAP_S sample how many of its bytes changed
+    and read the device's interrupt and DMA registers, all through /dev/mem (nobody opens the
+    device). Returns the fill line, the final check line, [[mono_ms, changed], ...] and the
+    register samples."""
+    evs = agent(ssh, f"vfio-hil-agent canary watch --compat {t.dut_compatible} --window {t.dma_window} "
+                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} --regs-base {regs_base(t)}", timeout=30)
     lines = [e for e in evs if e.get("event") == "canary"]
     if [e["mode"] for e in lines] != ["fill", "check"]:
         raise InfrastructureError(f"canary watch printed {lines}, expected a fill then a check line")
     samples = [[e["mono_ms"], e["changed"]] for e in evs if e.get("event") == "canary_sample"]
-    return lines[0], lines[1], samples
+    regs = [e for e in evs if e.get("event") == "gap_regs"]
+    if not regs:
+        raise InfrastructureError(f"canary watch read no registers in the gap: {evs[-5:]}")
+    return lines[0], lines[1], samples, regs
+
+
+def gap_irq(regs: list[dict], line_high_ms: dict | None) -> dict:
+    """The gap's interrupt evidence: register samples in which the device drove its line
+    (status & enable) or had a source enabled, and, on a twin, how long each of its lines was
+    high between the death and the next open (from the twin itself)."""
+    pending = [r["mono_ms"] for r in regs if r["irq_pending"]]
+    armed = [r["mono_ms"] for r in regs if r["irq_armed"]]
+    return {"samples": len(regs), "pending_samples": len(pending), "armed_samples": len(armed),
+            "first_pending_mono_ms": pending[0] if pending else None, "first": regs[0], "last": regs[-1],
+            "line_high_ms": line_high_ms}
+
+
+def irq_bled_in_gap(ev: dict) -> bool:
+    """While nobody owned the device, it drove its interrupt line or kept a source enabled."""
+    g = ev["gap_irq"]
+    return bool(g["pending_samples"] or g["armed_samples"] or any((g["line_high_ms"] or {}).values()))
 
 
 def kill_now(ssh, pid: int) -> int:
@@ -139,10 +217,15 @@ def kill_now(ssh, pid: int) -> int:
 
 
 def next_tenant(ssh, t: TargetProfile) -> dict:
-    evs = events(ssh.run_check(f"vfio-hil-agent next-tenant --device {t.dut_device} --compat {t.dut_compatible} "
-                               f"--watch-ms {NEXT_TENANT_MS}", timeout=30))
+    """The next user opens the device (which runs the reset handler again), registers its eventfd
+    first and counts IRQs. {"opened": False, "refused": ...} when the kernel refused the open."""
+    try:
+        evs = agent(ssh, f"vfio-hil-agent next-tenant --device {t.dut_device} --compat {t.dut_compatible} "
+                         f"--watch-ms {NEXT_TENANT_MS}", timeout=30)
+    except KernelRefused as exc:
+        return {"opened": False, "refused": str(exc), "irq_samples": []}
     samples = [[e["mono_ms"], e["irqs"]] for e in evs if e.get("event") == "irq_sample"]
-    return {**one(evs, "next_tenant"), "quiescence": one(evs, "quiescence"), "irq_samples": samples}
+    return {"opened": True, **one(evs, "next_tenant"), "quiescence": one(evs, "quiescence"), "irq_samples": samples}
 
 
 def timeline(death_ms: int, tenant: list[dict], canary_samples: list, canary_fill: dict, nt: dict) -> dict:
@@ -160,11 +243,13 @@ def timeline(death_ms: int, tenant: list[dict], canary_samples: list, canary_fil
     }
 
 
-def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
+def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open.
 
     The moment of death (t = 0 of the timeline) is when the device lost its last owner: the
-    tenant's own death, or for child_holds_fd the holder's."""
+    tenant's own death, or for child_holds_fd the holder's. The gap, from then until the next
+    open, is watched through /dev/mem only (canary and registers) and, on a twin, by the twin:
+    the next open runs the reset handler again, so only the gap shows what the death left."""
     base = (f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window} "
             f"--report-ms {TENANT_REPORT_MS}")
     extra = {"segv": f"--die-after-ms {int(HOLD_S * 1000)} --die-how segv",
@@ -173,16 +258,27 @@ def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
              "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
     pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
     time.sleep(HOLD_S)
-    evidence: dict = {"variant": variant}
+    evidence: dict = {"variant": variant, "stuck": None}
     death_ms = None
     if variant in ("sigkill", "child_holds_fd", "kill_during_ioctl"):
         death_ms = kill_now(ssh, pid)
-    wait_gone(ssh, pid)
+    evidence["stuck"] = wait_gone(ssh, pid)
     tenant = events(ssh.run("cat /tmp/tenant.log")[0])
     evidence["tenant_last"] = tenant[-1] if tenant else None
     armed = [e for e in tenant if e.get("event") == "armed"]
     if not armed:
+        refusal = kernel_refusal(tenant)
+        if refusal is not None:
+            raise KernelRefused(f"the tenant could not open and arm the device: {refusal}")
         raise InfrastructureError(f"the tenant never armed the device: {tenant}")
+    evidence["armed"] = armed[0]
+    progress = [e for e in tenant if e.get("event") == "progress"]
+    evidence["before_death"] = {k: progress[-1][k] for k in ("irqs", "frames")} if progress else None
+    if not progress or not (progress[-1]["frames"] or progress[-1]["irqs"]):
+        raise InfrastructureError(f"no traffic reached the device while the tenant lived ({evidence['before_death']}): "
+                                  f"the experiment would prove nothing; is the frame feeder running?")
+    if evidence["stuck"]:
+        return evidence
     if death_ms is None:
         death_ms = one(tenant, "dying")["mono_ms"]
     if variant == "child_holds_fd":
@@ -195,12 +291,24 @@ def run_variant(ssh, t: TargetProfile, variant: str) -> dict:
         evidence["tenant_killed_ms"] = death_ms
         death_ms = kill_now(ssh, holder)
         evidence["tenant_killed_ms"] -= death_ms
-        wait_gone(ssh, holder)
-    evidence["gap_fill"], evidence["gap_check"], samples = canary_watch(ssh, t)
+        evidence["stuck"] = wait_gone(ssh, holder)
+        if evidence["stuck"]:
+            return evidence
+    gap_from = time.monotonic()
+    evidence["gap_fill"], evidence["gap_check"], samples, regs = canary_watch(ssh, t)
+    gap_to = time.monotonic()
+    evidence["gap_irq"] = gap_irq(regs, twin.line_high_ms(gap_from, gap_to) if twin is not None else None)
     nt = next_tenant(ssh, t)
     evidence["timeline"] = timeline(death_ms, tenant, samples, evidence["gap_fill"], nt)
     evidence["next_tenant"] = {k: v for k, v in nt.items() if k != "irq_samples"}
     return evidence
+
+
+def reset_check(ssh, t: TargetProfile) -> list[dict]:
+    """The agent arms DMA and IRQ, issues VFIO_DEVICE_RESET and watches for 1 s (an error from the
+    ioctl or a refused open is KernelRefused)."""
+    return agent(ssh, f"vfio-hil-agent reset-check --device {t.dut_device} --compat {t.dut_compatible} "
+                      f"--window {t.dma_window} --watch-ms 1000", timeout=60)
 
 
 def busy_bits(t: TargetProfile, quiescence: dict) -> dict:
@@ -223,9 +331,9 @@ def dma_bled(evidence: dict) -> bool:
     return evidence["gap_check"]["changed"] > 0
 
 
-def irq_bled(t: TargetProfile, evidence: dict) -> bool:
-    """The next tenant got interrupts, or got the device with its interrupt sources still armed
-    (then any event raises one; whether one was already pending at death is timing)."""
+def next_tenant_irq_bled(t: TargetProfile, evidence: dict) -> bool:
+    """The next tenant (after the open-time reset) got interrupts, or got the device with its
+    interrupt sources still armed (then any event raises one)."""
     nt = evidence["next_tenant"]
     return nt["irqs"] > 0 or irq_armed(t, nt["quiescence"])
 
@@ -233,7 +341,7 @@ def irq_bled(t: TargetProfile, evidence: dict) -> bool:
 def check_irq_wiring(t: TargetProfile, evidence: dict) -> None:
     """The agent and the profile must agree whether the device has a wired IRQ; a mismatch means
     the IRQ evidence measures nothing (an agent listening on no eventfd sees no IRQs)."""
-    wired = evidence["next_tenant"].get("wired_irq", True)
+    wired = evidence["armed"].get("wired_irq", True)
     if wired == bool(t.dut_no_wired_irq):
         raise InfrastructureError(f"the agent's ops for {t.dut_compatible} say wired_irq={wired}, but the profile "
                                   f"{t.source_file} says dut_no_wired_irq={t.dut_no_wired_irq!r}")

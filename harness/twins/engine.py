@@ -73,12 +73,37 @@ class TwinEngine:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # (host monotonic s, SPI, level) of every edge the twin drove: what its lines did while
+        # nobody watched from the guest (the suite's gap between a death and the next open).
+        self.irq_edges: list[tuple[float, int, int]] = []
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
                 self.q.write(base, bytes(size))       # the device's reset state: all zero unless the twin says
         with self.lock:
             twin.attach(self)
+
+    def line_high_ms(self, start: float, end: float) -> dict[int, float]:
+        """For each SPI the twin drives: how long (ms) it was high between host monotonic
+        ``start`` and ``end``. Lines start low."""
+        with self.lock:
+            edges = list(self.irq_edges)
+        out = {}
+        for spi in sorted({e[1] for e in edges} | set(self.twin.irq_levels())):
+            level, since, high = 0, start, 0.0
+            for t, s, lv in edges:
+                if s != spi:
+                    continue
+                if t <= start:
+                    level = lv
+                    continue
+                if t >= end:
+                    break
+                high += (t - since) if level else 0.0
+                level, since = lv, t
+            high += (end - since) if level else 0.0
+            out[spi] = round(high * 1000, 1)
+        return out
 
     # -- register access for twins (keeps the shadow in step, so the twin's own writes are not "guest writes")
     def reg(self, window: str, offset: int) -> int:
@@ -122,6 +147,7 @@ class TwinEngine:
                     if self.lines.levels.get(spi, 0) != level:
                         self.lines.set(spi, level)
                         self.log.add("irq", spi=spi, level=level)
+                        self.irq_edges.append((time.monotonic(), spi, level))
             self.steps += 1
 
     def start(self, interval_s: float = 0.0005) -> "TwinEngine":

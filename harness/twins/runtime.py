@@ -136,8 +136,11 @@ def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
 class RunningTwin:
     """The engine of a target's twin, fed by the same UDP frame feeder QEMU's own NIC models get."""
 
-    def __init__(self, target: TargetProfile, socket_path: Path, dut_local_port: int, log_path: Path):
-        self.q = QtestClient(socket_path)
+    def __init__(self, target: TargetProfile, socket_path: Path, dut_local_port: int, log_path: Path,
+                 qemu_death=None):
+        """``qemu_death``: QtestClient's probe of the QEMU that serves the socket (its driver's
+        death_report), so that a twin that cannot reach QEMU says why QEMU is gone."""
+        self.q = QtestClient(socket_path, qemu_death=qemu_death)
         self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
         self.rx.setblocking(False)
@@ -156,6 +159,16 @@ class RunningTwin:
 
     def check_alive(self) -> None:
         self.engine.check_alive()
+
+    def mark_test(self, test_id: str) -> None:
+        """A {"kind": "test"} line in the twin's event log: what follows happened during ``test_id``
+        (so a check can tell the reset handler's resets from, say, the native driver's)."""
+        self.engine.log.add("test", id=test_id)
+
+    def line_high_ms(self, start: float, end: float) -> dict[int, float]:
+        """How long (ms) each of the twin's interrupt lines was high between host monotonic times."""
+        self.check_alive()
+        return self.engine.line_high_ms(start, end)
 
     def stop(self) -> None:
         if self._fault is not None:

@@ -15,7 +15,7 @@ from harness.report import REPORT_FILES, load_run
 from harness.report.plots import CONTROL_COLOR, REAL_COLOR
 from harness.suite.platform import VARIANTS
 
-from .conftest import BOARDS
+from .conftest import BOARDS, N_TESTS
 
 pytestmark = pytest.mark.integration
 # Measured: 7.2 prints the DEPRECATION line when the handler runs, 6.1 does not; 6.1.192 does
@@ -35,7 +35,7 @@ def test_every_cell_has_the_expected_verdicts_and_four_reports(matrix_dir, matri
     for _, kernel, cell in cells(matrix_kernels):
         run = load_run(matrix_dir / cell)
         v = verdicts(run)
-        assert len(v) == 24
+        assert len(v) == N_TESTS
         # native.probe: the Calxeda kernels do not build calxedaxgmac, so the profile names no driver
         expected_bad = {"native.probe": "skip"}
         if kernel == "debian:6.1":
@@ -75,13 +75,13 @@ def test_kcidb_json_validates_with_kcidb_io(matrix_dir, matrix_kernels):
     for _, _, cell in cells(matrix_kernels):
         data = json.loads((matrix_dir / cell / "kcidb.json").read_text())
         kcidb_io.schema.LATEST.validate(data)
-        assert len(data["tests"]) == 24 and {t["status"] for t in data["tests"]} <= {"PASS", "FAIL", "SKIP"}
+        assert len(data["tests"]) == N_TESTS and {t["status"] for t in data["tests"]} <= {"PASS", "FAIL", "SKIP"}
 
 
 def test_junit_parses_and_counts_the_one_failure(matrix_dir):
     xml = JUnitXml.fromfile(str(matrix_dir / "qemu-highbank-debian-6.1" / "junit.xml"))
     (suite,) = list(xml)
-    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (24, 1, 0, 1)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (N_TESTS, 1, 0, 1)
 
 
 def test_report_html_renders_in_headless_chromium(matrix_dir, tmp_path):
@@ -98,7 +98,7 @@ def test_report_html_renders_in_headless_chromium(matrix_dir, tmp_path):
     # The verdict table first, one row per test; a figure per teardown variant.
     assert dom.index('id="verdicts-1"') < dom.index("Bleed at a glance")
     table = dom[dom.index('id="verdicts-1"'):dom.index("</table>")]
-    assert table.count('class="verdict v-') == 24 and table.count("v-fail") == 1
+    assert table.count('class="verdict v-') == N_TESTS and table.count("v-fail") == 1
     assert dom.count('class="plot"') >= 3 * len(VARIANTS)
     # What the screenshot shows: the table's pass cells, and both sides of the plots.
     pixels = (imread(str(shot))[:, :, :3] * 255).round().astype(int)

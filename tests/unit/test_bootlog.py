@@ -32,3 +32,21 @@ def test_oops_and_panic_are_found():
 
 def test_clean_log_has_no_incidents():
     assert scan("Booting Linux\nRun /init as init process\nVFIO-HIL-READY\n") == []
+
+
+def test_faults_during_a_test_include_failed_resets_and_unhandled_interrupts():
+    """What the kernel prints when a reset fails or an interrupt goes unhandled (the handlers'
+    and vfio-platform's own words) is a fault during a test, though not a boot marker."""
+    from harness.bootlog import TEST_MARKERS
+
+    lines = ["vfio-platform fff50000.ethernet: reset driver is required and reset call failed in release (-16)",
+             "irq 80: nobody cared (try booting with the \"irqpoll\" option)",
+             "vfio-platform 7e000000.xgmac: vfio_platform_amdxgbe_reset: XGBE PHY reset timeout",
+             "vfio-platform 7e000000.xgmac: vfio_platform_amdxgbe_reset: MAC SW reset failed",
+             "vfio-platform 7e000000.mailbox: FlexRM ring0 shutdown error -110",
+             "INFO: task vfio-hil-agent:123 blocked for more than 120 seconds."]
+    text = "\n".join(lines)
+    assert not scan(text)                               # not boot markers
+    assert [i.line_no for i in scan(text, markers=TEST_MARKERS)] == [1, 2, 3, 4, 5, 6]
+    assert not scan("vfio-platform fff50000.ethernet: DEPRECATION: vfio reset handlers are deprecated",
+                    markers=TEST_MARKERS)

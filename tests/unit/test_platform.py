@@ -15,14 +15,68 @@ def test_busy_bits_follow_the_profile_masks():
     assert platform.busy_bits(T, RESET) == {}
 
 
-def test_irq_bleed_is_irqs_seen_or_interrupts_left_armed():
+def test_next_tenant_irq_bleed_is_irqs_seen_or_interrupts_left_armed():
     quiet = {"next_tenant": {"irqs": 0, "quiescence": RESET}}
-    assert not platform.irq_bled(T, quiet)
-    assert platform.irq_bled(T, {"next_tenant": {"irqs": 3, "quiescence": RESET}})
+    assert not platform.next_tenant_irq_bled(T, quiet)
+    assert platform.next_tenant_irq_bled(T, {"next_tenant": {"irqs": 3, "quiescence": RESET}})
     armed = {**RESET, "DMA_INTR_ENA": "0x10040"}
-    assert platform.irq_bled(T, {"next_tenant": {"irqs": 0, "quiescence": armed}})
+    assert platform.next_tenant_irq_bled(T, {"next_tenant": {"irqs": 0, "quiescence": armed}})
     dma_only = {**RESET, "DMA_CONTROL": "0x2"}          # DMA left running is a DMA matter, not IRQ bleed
-    assert not platform.irq_bled(T, {"next_tenant": {"irqs": 0, "quiescence": dma_only}})
+    assert not platform.next_tenant_irq_bled(T, {"next_tenant": {"irqs": 0, "quiescence": dma_only}})
+
+
+def _regs(pending: bool, armed: bool, ms: int = 0) -> dict:
+    return {"event": "gap_regs", "mono_ms": ms, "irq_pending": pending, "irq_armed": armed, "dma_running": False}
+
+
+def test_gap_irq_bleed_is_a_line_driven_or_a_source_left_enabled_while_nobody_owns_the_device():
+    quiet = [_regs(False, False, t) for t in (100, 200, 300)]
+    assert not platform.irq_bled_in_gap({"gap_irq": platform.gap_irq(quiet, None)})
+    assert not platform.irq_bled_in_gap({"gap_irq": platform.gap_irq(quiet, {101: 0.0, 102: 0.0})})
+    late = quiet + [_regs(True, True, 400)]             # the line rose in the last sample only
+    g = platform.gap_irq(late, None)
+    assert platform.irq_bled_in_gap({"gap_irq": g}) and g["first_pending_mono_ms"] == 400
+    assert platform.irq_bled_in_gap({"gap_irq": platform.gap_irq([_regs(False, True)], None)})
+    # the twin saw its line high between samples: bleed, whatever the registers said when read
+    assert platform.irq_bled_in_gap({"gap_irq": platform.gap_irq(quiet, {101: 2.5})})
+
+
+def test_a_kernel_refusal_is_told_from_a_lab_failure():
+    refused_open = [{"event": "error", "op": "VFIO_GROUP_GET_DEVICE_FD", "what": "x", "errno": 16}]
+    refused_reset = [{"event": "quiescence"}, {"event": "reset", "rc": -1, "errno": 16}]
+    failed_ioctl = [{"event": "check_failed", "expr": "ioctl(s->dev.device_fd, VFIO_DEVICE_SET_IRQS)", "errno": 22}]
+    lab = [{"event": "error", "op": "open", "what": "/dev/mem", "errno": 2}]
+    for evs in (refused_open, refused_reset, failed_ioctl):
+        assert platform.kernel_refusal(evs) is not None, evs
+    assert platform.kernel_refusal(lab) is None
+    assert platform.kernel_refusal([{"event": "reset", "rc": 0, "errno": 0}]) is None
+
+
+class _Ssh:
+    def __init__(self, out, rc):
+        self.out, self.rc = out, rc
+
+    def run(self, cmd, timeout=30):
+        return self.out, [], self.rc
+
+
+def test_an_agent_the_kernel_refused_fails_and_one_the_lab_broke_errors():
+    import json
+
+    refused = [json.dumps({"event": "error", "op": "VFIO_GROUP_GET_DEVICE_FD", "what": "d", "errno": 16})]
+    with pytest.raises(platform.KernelRefused, match="VFIO_GROUP_GET_DEVICE_FD"):
+        platform.agent(_Ssh(refused, 1), "vfio-hil-agent next-tenant --device d")
+    assert issubclass(platform.KernelRefused, AssertionError)       # the plugin's `fail`
+    with pytest.raises(InfrastructureError, match="exited 127"):
+        platform.agent(_Ssh(["sh: vfio-hil-agent: not found"], 127), "vfio-hil-agent next-tenant")
+    nt = platform.next_tenant(_Ssh(refused, 1), T)
+    assert nt["opened"] is False and "VFIO_GROUP_GET_DEVICE_FD" in nt["refused"]
+
+
+def test_a_stuck_tenant_is_named_with_what_proc_says():
+    ev = {"stuck": {"pid": 42, "after_s": 10.0, "proc": ["Name:\tvfio-hil-agent", "State:\tD (disk sleep)"]}}
+    assert "could not be reaped" in platform.stuck_reason(ev) and "D (disk sleep)" in platform.stuck_reason(ev)
+    assert platform.stuck_reason({"stuck": None}) is None
 
 
 def test_a_register_the_agent_did_not_report_is_an_infrastructure_error():
@@ -51,9 +105,9 @@ def test_native_probe_errors_are_the_lines_the_twins_really_provoked():
 
 def test_the_agent_and_profile_must_agree_on_irq_wiring():
     iproc = get_target("qemu-iproc")
-    platform.check_irq_wiring(iproc, {"next_tenant": {"wired_irq": False}})
-    platform.check_irq_wiring(T, {"next_tenant": {"wired_irq": True}})
+    platform.check_irq_wiring(iproc, {"armed": {"wired_irq": False}})
+    platform.check_irq_wiring(T, {"armed": {"wired_irq": True}})
     with pytest.raises(InfrastructureError, match="wired_irq=True"):      # error, never a fail
-        platform.check_irq_wiring(iproc, {"next_tenant": {"wired_irq": True}})
+        platform.check_irq_wiring(iproc, {"armed": {"wired_irq": True}})
     with pytest.raises(InfrastructureError, match="wired_irq=False"):
-        platform.check_irq_wiring(T, {"next_tenant": {"wired_irq": False}})
+        platform.check_irq_wiring(T, {"armed": {"wired_irq": False}})
