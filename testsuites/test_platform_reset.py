@@ -248,7 +248,7 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
     IRQ bleed is proven only by IRQs delivered to the next tenant's eventfd; register state is
     evidence, not proof."""
     ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin)
-    evidence.update(ev)
+    evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
     if not profile.dut_no_wired_irq:     # else its MSIs are DMA writes, counted by the canary above

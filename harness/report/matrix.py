@@ -109,11 +109,23 @@ def necessary(run: Run) -> Cell:
         firsts = [f for f in firsts if f is not None and f >= 0]
         first = f", the next tenant got an IRQ within {max(firsts)} ms" if firsts else ""
         span = f"{min(bytes_)}" if min(bytes_) == max(bytes_) else f"{min(bytes_)}-{max(bytes_)}"
-        return Cell(f"yes: without it {span} DMA bytes hit freed memory{first}", "good")
+        return Cell(f"yes: without it {span} DMA bytes hit freed memory{_rate(controls)}{first}", "good")
     failed = [_CONTROL.match(t.id).group(1) for t in controls if t.verdict is Verdict.FAIL]
     if failed:
         return Cell(f"not shown: no bleed without the handler in {', '.join(failed)}", "unknown")
     return Cell(f"unknown ({_not_proven([t for t in controls if t.verdict is not Verdict.PASS])})", "unknown")
+
+
+def _rate(controls) -> str:
+    """The controls' bleed rate and when their ring ran dry, where the run measured them."""
+    profiles = [t.evidence["bleed"] for t in controls if t.evidence.get("bleed", {}).get("bytes")]
+    if not profiles:
+        return ""
+    rates = [b["rate_bytes_per_s"] for b in profiles]
+    dry = [b["ran_dry_ms"] for b in profiles if b["ran_dry_ms"] is not None]
+    when = (f", until the ring ran dry {min(dry)}-{max(dry)} ms after death" if len(dry) == len(profiles)
+            else " (still growing when the gap ended)" if not dry else "")
+    return f" at {min(rates) / 1024:.0f}-{max(rates) / 1024:.0f} KiB/s{when}"
 
 
 def deprecation(run: Run) -> Cell:

@@ -243,6 +243,21 @@ def timeline(death_ms: int, tenant: list[dict], canary_samples: list, canary_fil
     }
 
 
+def bleed_profile(tl: dict) -> dict:
+    """How the canary was overwritten in the gap (timeline ms after death): the bytes, the rate
+    while it grew and when it stopped growing, i.e. when the device's ring ran dry (every buffer
+    the dead tenant had handed it was used; None if it was still growing at the last sample).
+    A bleed is a rate into freed memory, not a ring-size constant."""
+    samples = tl["canary"]
+    total = samples[-1][1] if samples else 0
+    if not total:
+        return {"bytes": 0, "rate_bytes_per_s": 0, "ran_dry_ms": None}
+    full_at = next(ms for ms, changed in samples if changed == total)
+    ran_dry = full_at if full_at < samples[-1][0] else None
+    span_s = max(full_at - tl["canary_laid_ms"], 1) / 1000
+    return {"bytes": total, "rate_bytes_per_s": round(total / span_s), "ran_dry_ms": ran_dry}
+
+
 def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open.
 

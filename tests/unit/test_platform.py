@@ -111,3 +111,12 @@ def test_the_agent_and_profile_must_agree_on_irq_wiring():
         platform.check_irq_wiring(iproc, {"armed": {"wired_irq": True}})
     with pytest.raises(InfrastructureError, match="wired_irq=False"):
         platform.check_irq_wiring(T, {"armed": {"wired_irq": False}})
+
+
+def test_the_controls_bleed_is_a_rate_and_the_moment_the_ring_ran_dry():
+    tl = {"canary_laid_ms": 40, "canary": [[140, 3000], [240, 6000], [340, 9568], [440, 9568], [540, 9568]]}
+    b = platform.bleed_profile(tl)
+    assert b == {"bytes": 9568, "rate_bytes_per_s": 31893, "ran_dry_ms": 340}
+    growing = {"canary_laid_ms": 40, "canary": [[140, 300], [240, 600]]}
+    assert platform.bleed_profile(growing)["ran_dry_ms"] is None      # still running at the end
+    assert platform.bleed_profile({"canary_laid_ms": 0, "canary": [[100, 0]]})["bytes"] == 0
