@@ -118,7 +118,7 @@ def _check_runnable(target) -> None:
 def cmd_run(args) -> int:
     from harness.artifacts import build_artifacts
     from harness.paths import REPORTS_DIR
-    from harness.run import exit_code, print_summary, refuse_stale_out, run_suite
+    from harness.run import RunInterrupted, exit_code, print_summary, refuse_stale_out, run_suite
 
     if args.matrix:
         return cmd_run_matrix(args)

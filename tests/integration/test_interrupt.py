@@ -1,7 +1,6 @@
 """Interrupting the harness's own tests (Ctrl-C, or SIGTERM as a CI job's cancel sends) stops
 them within seconds, with no QEMU left behind, even in the middle of a suite run."""
 
-import os
 import signal
 import subprocess
 import sys

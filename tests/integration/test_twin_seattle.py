@@ -5,9 +5,9 @@ PCS reset and DMA_MR.SWR self-clear). The patch that drops the SWR write
 (tests/patches/amdxgbe-reset-no-swr.patch) was run by hand: all 10 bleed checks and reset.ioctl fail.
 The kernel's own amd-xgbe driver must probe the twin and open and close its interface cleanly."""
 
-import json
-
 import pytest
+
+from .twin_rig import resets_by_test
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +27,3 @@ def test_amd_xgbe_handler_against_the_twin(suite_runs):
     assert native["driver"] == "amd-xgbe" and native["up_rc"] == 0 and "UP" in native["link"][0], native
     assert "MTL TX queue 0 flush" in by_test["native.probe"], "amd-xgbe's open path never flushed the TX queue"
 
-
-def resets_by_test(log) -> dict[str, list[str]]:
-    """The twin's reset events, grouped by the test during which they happened."""
-    out: dict[str, list[str]] = {}
-    current = "(before any test)"
-    for line in log.read_text().splitlines():
-        e = json.loads(line)
-        if e["kind"] == "test":
-            current = e["id"]
-        elif e["kind"] == "reset":
-            out.setdefault(current, []).append(e["what"])
-    return out

@@ -1,6 +1,7 @@
 """A twin on a real QEMU virt with no kernel, for the twin tests: this process plays the guest
 through the twin's own qtest socket, under the engine's lock, as a guest store would land."""
 
+import json
 import time
 
 from harness.twins.bare import bare_virt_twin as virt_twin  # noqa: F401  (the twin tests' fixture rig)
@@ -27,3 +28,18 @@ def settle(engine, steps: int = 3) -> None:
     end = time.monotonic() + 5
     while engine.steps < start + steps and time.monotonic() < end:
         time.sleep(0.001)
+
+
+def resets_by_test(log) -> dict[str, list[str]]:
+    """A suite run's twin event log: its reset events grouped by the test during which they
+    happened (the suite writes a {"kind": "test"} mark as each test starts), so a check can tell
+    the reset handler's resets from the native driver's."""
+    out: dict[str, list[str]] = {}
+    current = "(before any test)"
+    for line in log.read_text().splitlines():
+        e = json.loads(line)
+        if e["kind"] == "test":
+            current = e["id"]
+        elif e["kind"] == "reset":
+            out.setdefault(current, []).append(e["what"])
+    return out
