@@ -158,6 +158,27 @@ def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> dict | Non
     return {"pid": pid, "after_s": deadline_s, "proc": state}
 
 
+ARM_DEADLINE_S = 10.0
+
+
+def wait_armed(ssh, pid: int, deadline_s: float = ARM_DEADLINE_S) -> None:
+    """Return once the tenant says it armed the device, or once it has exited (the caller reads
+    why from its log). A tenant still not armed at the deadline is either held in the kernel
+    (uninterruptible sleep, e.g. its open waits on a release that hangs: KernelRefused, a fail)
+    or slow for a reason of the lab's (InfrastructureError)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        out, _, _ = ssh.run(f"cat /tmp/tenant.log; kill -0 {pid} 2>/dev/null || echo VFIO-HIL-GONE")
+        if "VFIO-HIL-GONE" in out or any(e.get("event") == "armed" for e in events(out)):
+            return
+        time.sleep(0.1)
+    state = ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
+    if any(line.startswith("State:") and "D" in line.split()[1] for line in state):
+        raise KernelRefused(f"the tenant (pid {pid}) was held in the kernel for {deadline_s} s before it could "
+                            f"open and arm the device: {state}")
+    raise InfrastructureError(f"the tenant (pid {pid}) did not arm the device within {deadline_s} s: {state}")
+
+
 def stuck_reason(ev: dict) -> str | None:
     """Why the experiment could not go on because a tenant could not be reaped, if it could not."""
     stuck = ev.get("stuck")
@@ -272,6 +293,7 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
              "child_holds_fd": "--fork-holder",
              "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
     pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    wait_armed(ssh, pid)
     time.sleep(HOLD_S)
     evidence: dict = {"variant": variant, "stuck": None}
     death_ms = None

@@ -120,3 +120,29 @@ def test_the_controls_bleed_is_a_rate_and_the_moment_the_ring_ran_dry():
     growing = {"canary_laid_ms": 40, "canary": [[140, 300], [240, 600]]}
     assert platform.bleed_profile(growing)["ran_dry_ms"] is None      # still running at the end
     assert platform.bleed_profile({"canary_laid_ms": 0, "canary": [[100, 0]]})["bytes"] == 0
+
+
+class _Script:
+    """An SSH stand-in answering each command from a list of (substring, reply) in order."""
+
+    def __init__(self, replies):
+        self.replies = replies
+
+    def run(self, cmd, timeout=30):
+        for key, reply in self.replies:
+            if key in cmd:
+                return reply, [], 0
+        return [], [], 0
+
+
+def test_a_tenant_held_in_the_kernel_before_it_armed_is_the_kernels_fail():
+    """The tenant's open waits on a release that hangs: uninterruptible sleep is the kernel's doing."""
+    held = _Script([("cat /tmp/tenant.log", []), ("/proc/7/status", ["Name:\tvfio-hil-agent", "State:\tD (disk sleep)",
+                                                                     "wchan=__mutex_lock"])])
+    with pytest.raises(platform.KernelRefused, match="held in the kernel"):
+        platform.wait_armed(held, 7, deadline_s=0.2)
+    slow = _Script([("cat /tmp/tenant.log", []), ("/proc/7/status", ["State:\tS (sleeping)"])])
+    with pytest.raises(InfrastructureError, match="did not arm"):
+        platform.wait_armed(slow, 7, deadline_s=0.2)
+    armed = _Script([("cat /tmp/tenant.log", ['{"event": "armed", "pid": 7}'])])
+    platform.wait_armed(armed, 7, deadline_s=0.2)
