@@ -68,12 +68,14 @@ def test_info_flag(dut_bound, ssh, profile, evidence):
     assert devices[0]["reset"], f"VFIO_DEVICE_GET_INFO flags {devices[0]['flags']} lack VFIO_DEVICE_FLAGS_RESET"
 
 
-def _teardown(runs, key, ssh, profile, variant, twin):
+def _teardown(runs, key, ssh, profile, variant, twin, evidence):
     if key not in runs:
         runs[key] = platform.run_variant(ssh, profile, variant, twin)
     ev = runs[key]
     stuck = platform.stuck_reason(ev)
-    assert not stuck, stuck           # the kernel hung in the release path: every check of it fails
+    if stuck:                         # the kernel hung in the release path: every check of it fails
+        evidence.update(variant=variant, stuck=ev["stuck"], armed=ev.get("armed"))
+    assert not stuck, stuck
     return ev
 
 
@@ -81,7 +83,7 @@ def _teardown(runs, key, ssh, profile, variant, twin):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
     """No canary byte in the DMA window changes between the death and the next open."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
     evidence.update(ev)
     assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
 
@@ -90,7 +92,7 @@ def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
 def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, evidence):
     """While a forked child still holds the fd, the device has an owner: the kernel must not
     reset it, so DMA goes on. A kernel that resets early is a finding of its own, not a bleed."""
-    ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin)
+    ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin, evidence)
     evidence.update(while_holder_lives=ev["while_holder_lives"], tenant_killed_ms=ev["tenant_killed_ms"])
     assert ev["while_holder_lives"]["changed"] > 0, \
         "the device stopped while a child still held its fd: reset without the last close"
@@ -102,7 +104,7 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
     """Between the death and the next open (which would run the handler again) the device neither
     drives its interrupt line nor keeps a source enabled: its status and enable registers read
     through /dev/mem every 100 ms and, on a twin, the line's level from the twin itself."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
     evidence.update(variant=variant, gap_irq=ev["gap_irq"], timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
     if profile.dut_no_wired_irq:
@@ -118,7 +120,7 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
 def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
     """The next user can open the device after the abnormal teardown (for kill_during_ioctl, a
     death inside SET_IRQS/GET_REGION_INFO must not leave the device unusable)."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt)
     assert nt["opened"], f"the next tenant could not open the device: {nt['refused']}"
@@ -129,7 +131,7 @@ def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, varian
 def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
     """The next tenant, registering its eventfd before anything else, gets no IRQ and does not
     find interrupts armed: what the open-time reset leaves."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt, timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
@@ -247,7 +249,7 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
     rest on must see bleed, or they prove nothing (results.apply_controls makes them inconclusive).
     IRQ bleed is proven only by IRQs delivered to the next tenant's eventfd; register state is
     evidence, not proof."""
-    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin)
+    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin, evidence)
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
