@@ -306,7 +306,7 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     if not armed:
         refusal = kernel_refusal(tenant)
         if refusal is not None:
-            raise KernelRefused(f"the tenant could not open and arm the device: {refusal}")
+            raise KernelRefused(f"the kernel refused the tenant opening and arming the device: {refusal}")
         raise InfrastructureError(f"the tenant never armed the device: {tenant}")
     evidence["armed"] = armed[0]
     progress = [e for e in tenant if e.get("event") == "progress"]
