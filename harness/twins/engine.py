@@ -109,6 +109,12 @@ class TwinEngine:
     def reg(self, window: str, offset: int) -> int:
         return struct.unpack_from("<I", self.shadow[window], offset)[0]
 
+    def live_reg(self, window: str, offset: int) -> int:
+        """The register as the guest left it this instant (one qtest read), not as the last step's
+        snapshot saw it: a twin about to start a DMA checks its enable here, so a stop the guest
+        wrote after the snapshot is honoured before the next transfer, not one step later."""
+        return self.q.readl(self.twin.windows[window][0] + offset)
+
     def set_reg(self, window: str, offset: int, value: int) -> None:
         value &= 0xffffffff
         if self.reg(window, offset) == value:

@@ -65,7 +65,9 @@ class XgmacTwin(Twin):
             self._receive(frame)
 
     def _receive(self, frame: bytes) -> None:
-        if not self.engine.reg("regs", DMA_CONTROL) & CONTROL_SR:
+        # Live, not the step's snapshot: QEMU's model stops receiving the moment SR is cleared,
+        # and a step that drains several queued frames would otherwise DMA them after a reset.
+        if not self.engine.live_reg("regs", DMA_CONTROL) & CONTROL_SR:
             self.dropped += 1
             return
         desc = self.engine.dma_read(self.cur_rx, DESC_SIZE)
