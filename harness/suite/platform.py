@@ -161,16 +161,18 @@ def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> dict | Non
 ARM_DEADLINE_S = 10.0
 
 
-def wait_armed(ssh, pid: int, deadline_s: float = ARM_DEADLINE_S) -> None:
-    """Return once the tenant says it armed the device, or once it has exited (the caller reads
+def wait_armed(ssh, pid: int, deadline_s: float = ARM_DEADLINE_S) -> bool:
+    """True once the tenant says it armed the device; False if it exited first (the caller reads
     why from its log). A tenant still not armed at the deadline is either held in the kernel
     (uninterruptible sleep, e.g. its open waits on a release that hangs: KernelRefused, a fail)
     or slow for a reason of the lab's (InfrastructureError)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         out, _, _ = ssh.run(f"cat /tmp/tenant.log; kill -0 {pid} 2>/dev/null || echo VFIO-HIL-GONE")
-        if "VFIO-HIL-GONE" in out or any(e.get("event") == "armed" for e in events(out)):
-            return
+        if any(e.get("event") == "armed" for e in events(out)):
+            return True
+        if "VFIO-HIL-GONE" in out:
+            return False
         time.sleep(0.1)
     state = ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
     if any(line.startswith("State:") and "D" in line.split()[1] for line in state):
@@ -293,7 +295,12 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
              "child_holds_fd": "--fork-holder",
              "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
     pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
-    wait_armed(ssh, pid)
+    if not wait_armed(ssh, pid):                # it exited without arming: say why, kill nothing
+        tenant = events(ssh.run("cat /tmp/tenant.log")[0])
+        refusal = kernel_refusal(tenant)
+        if refusal is not None:
+            raise KernelRefused(f"the kernel refused the tenant opening and arming the device: {refusal}")
+        raise InfrastructureError(f"the tenant exited without arming the device: {tenant}")
     time.sleep(HOLD_S)
     evidence: dict = {"variant": variant, "stuck": None}
     death_ms = None

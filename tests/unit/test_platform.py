@@ -145,4 +145,6 @@ def test_a_tenant_held_in_the_kernel_before_it_armed_is_the_kernels_fail():
     with pytest.raises(InfrastructureError, match="did not arm"):
         platform.wait_armed(slow, 7, deadline_s=0.2)
     armed = _Script([("cat /tmp/tenant.log", ['{"event": "armed", "pid": 7}'])])
-    platform.wait_armed(armed, 7, deadline_s=0.2)
+    assert platform.wait_armed(armed, 7, deadline_s=0.2) is True
+    gone = _Script([("cat /tmp/tenant.log", ['{"event": "error", "op": "VFIO_GROUP_GET_DEVICE_FD"}', "VFIO-HIL-GONE"])])
+    assert platform.wait_armed(gone, 7, deadline_s=0.2) is False
