@@ -135,10 +135,8 @@ def cmd_run(args) -> int:
                f"{target.name}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
         doc = run_suite(target, art, out, say=_say)
-    except RunInterrupted as stop:
-        print_summary(stop.doc, out)
-        print(f"reports: {out}/report.html, junit.xml, kcidb.json, summary.md")
-        return 3           # the run did not finish; what it measured is kept
+    except RunInterrupted as stop:     # what it measured is kept; exit_code says 3 (interrupted)
+        doc = stop.doc
     print_summary(doc, out)
     print(f"reports: {out}/report.html, junit.xml, kcidb.json, summary.md")
     return exit_code(doc)

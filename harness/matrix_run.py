@@ -88,13 +88,10 @@ def run_matrix(args, say=print) -> int:
             art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs,
                                   say=say)
             doc = run_suite(target, art, cell, say=say)
-        except RunInterrupted as stop:        # the cells done so far still make a matrix
-            print_summary(stop.doc, cell)
-            dirs.append(cell)
-            say("matrix: interrupted; the matrix shows the cells run so far")
-            rc = 3
-            break
-        except KeyboardInterrupt:             # during a build: nothing of this cell to show
+        except KeyboardInterrupt as stop:     # the cells done so far still make a matrix
+            if isinstance(stop, RunInterrupted):   # interrupted in its suite: its results are kept
+                print_summary(stop.doc, cell)
+                dirs.append(cell)
             say("matrix: interrupted; the matrix shows the cells run so far")
             rc = 3
             break

@@ -12,8 +12,10 @@ The overall verdict, first match wins:
   show vfio-platform refusing the device for want of one (bind.vfio left it unbound and
   reset.required_enforced passed), and it did not bind. The checks that then fail are the
   consequence of the removal, not a second finding.
-- "BROKEN": some check failed, whichever; the cell names them. A fail is a measured fact
-  about the kernel, so it outranks errors or unreached checks elsewhere in the run.
+- "BROKEN": some check failed, whichever, bar a null-reset control (a control that did not
+  bleed is the lab failing to provoke bleed, which leaves the cell incomplete); the cell names
+  them. A fail is a measured fact about the kernel, so it outranks errors or unreached checks
+  elsewhere in the run.
 - "incomplete": an error, an inconclusive check, a check never reached, or a run that did
   not finish: nothing decided.
 - "needed and working": every check passed (a skip with a device reason, such as FlexRM's

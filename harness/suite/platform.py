@@ -154,8 +154,12 @@ def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> dict | Non
             return None
         time.sleep(0.1)
     ssh.run(f"kill -9 {pid}")
-    state = ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
-    return {"pid": pid, "after_s": deadline_s, "proc": state}
+    return {"pid": pid, "after_s": deadline_s, "proc": proc_state(ssh, pid)}
+
+
+def proc_state(ssh, pid: int) -> list[str]:
+    """What the target's /proc says a process is doing: its name, state and kernel wait channel."""
+    return ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
 
 
 ARM_DEADLINE_S = 10.0
@@ -174,7 +178,7 @@ def wait_armed(ssh, pid: int, deadline_s: float = ARM_DEADLINE_S) -> bool:
         if "VFIO-HIL-GONE" in out:
             return False
         time.sleep(0.1)
-    state = ssh.run(f"grep -E '^(State|Name):' /proc/{pid}/status; echo wchan=$(cat /proc/{pid}/wchan)")[0]
+    state = proc_state(ssh, pid)
     if any(line.startswith("State:") and "D" in line.split()[1] for line in state):
         raise KernelRefused(f"the tenant (pid {pid}) was held in the kernel for {deadline_s} s before it could "
                             f"open and arm the device: {state}")
@@ -309,13 +313,7 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     evidence["stuck"] = wait_gone(ssh, pid)
     tenant = events(ssh.run("cat /tmp/tenant.log")[0])
     evidence["tenant_last"] = tenant[-1] if tenant else None
-    armed = [e for e in tenant if e.get("event") == "armed"]
-    if not armed:
-        refusal = kernel_refusal(tenant)
-        if refusal is not None:
-            raise KernelRefused(f"the kernel refused the tenant opening and arming the device: {refusal}")
-        raise InfrastructureError(f"the tenant never armed the device: {tenant}")
-    evidence["armed"] = armed[0]
+    evidence["armed"] = one(tenant, "armed")      # wait_armed saw it: the log only grows
     progress = [e for e in tenant if e.get("event") == "progress"]
     evidence["before_death"] = {k: progress[-1][k] for k in ("irqs", "frames")} if progress else None
     if not progress or not (progress[-1]["frames"] or progress[-1]["irqs"]):
