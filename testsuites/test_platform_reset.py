@@ -86,6 +86,8 @@ def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
     evidence.update(ev)
     assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
+    assert not ev["gap_dma_reads"], (f"the device made {ev['gap_dma_reads']} DMA reads (descriptor fetches) of "
+                                     f"memory that was no longer its owner's, seen by the twin")
 
 
 @pytest.mark.vfio_id("teardown.child_holds_fd.holder_keeps_device")
@@ -113,6 +115,23 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
     assert not platform.irq_bled_in_gap(ev), (
         f"after the tenant died the device drove its IRQ in {g['pending_samples']} of {g['samples']} samples and "
         f"had a source enabled in {g['armed_samples']}; line high (ms): {g['line_high_ms']}; last: {g['last']}")
+
+
+@pytest.mark.vfio_id("teardown.{variant}.reset_state")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_reset_state(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+    """At the end of the gap (death, then the release-time reset, and nobody has opened the device)
+    every register the profile names reads its documented reset value, among them every setting
+    the tenant made: its DMA and interrupt enables and its non-default modes (e.g. XGBE's PCS
+    loopback and DMA_MR.INTM). The expectations are the device's (dut_quiescence), not the handler's."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    rs = ev["reset_state"]
+    evidence.update(variant=variant, reset_state=rs, gap_last=ev["gap_irq"]["last"])
+    if not rs["tenant_set"]:
+        raise Inconclusive(f"the tenant set none of {rs['checked']}: a reset could not be told from none")
+    assert not rs["left_set"], (f"after the tenant died and before anyone opened the device these bits were still "
+                                f"set where the device's reset value is 0: {rs['left_set']} (the tenant had set "
+                                f"{rs['tenant_set']})")
 
 
 @pytest.mark.vfio_id("teardown.{variant}.next_open")
@@ -253,6 +272,8 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
+    assert ev["reset_state"]["left_set"], \
+        "every register read its reset value in the gap without the reset: reset_state could not see a leftover"
     if not profile.dut_no_wired_irq:     # else its MSIs are DMA writes, counted by the canary above
         assert platform.irq_bled_in_gap(ev), \
             "the gap's registers and line showed no IRQ without the reset: the gap check could not see one"

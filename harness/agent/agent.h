@@ -56,6 +56,7 @@ struct agent_vfio_device {
 	char name[128];        /* sysfs device name, e.g. fff50000.ethernet */
 	volatile void *regs;   /* region 0, mapped by agent_session_open */
 	uint64_t regs_size;
+	volatile void *regs1;  /* region 1 when ops->regs1_size (XGBE's XPCS), else NULL */
 	int container_fd;      /* -1 on the cdev path */
 	int group_fd;          /* -1 on the cdev path */
 	int device_fd;
@@ -95,6 +96,9 @@ struct agent_device_ops {
 	const char *compatible;
 	/* Bytes of register space the ops need mapped from region 0. */
 	uint64_t regs_size;
+	/* Bytes the ops need mapped from region 1 (0: none). A device with registers in a
+	 * second window (XGBE: the XPCS) reads and writes them through agent_rd1/agent_wr1. */
+	uint64_t regs1_size;
 	/* The VFIO IRQ index of the interrupt the ops arm (e.g. XGBE's channel 0 is index 1),
 	 * or AGENT_NO_IRQ for a device with no wired interrupt (FlexRM: MSIs only, which are
 	 * DMA writes into the window). The core then registers no eventfd: the tenant
@@ -155,6 +159,16 @@ static inline void agent_wr(struct agent_vfio_device *dev, unsigned int off, uin
 {
 	((volatile uint32_t *)dev->regs)[off / 4] = val;
 }
+static inline uint32_t agent_rd1(struct agent_vfio_device *dev, unsigned int off)
+{
+	return ((volatile uint32_t *)dev->regs1)[off / 4];
+}
+
+static inline void agent_wr1(struct agent_vfio_device *dev, unsigned int off, uint32_t val)
+{
+	((volatile uint32_t *)dev->regs1)[off / 4] = val;
+}
+
 /* One "quiescence" line (event name `event`, with "mono_ms") from ops->read_quiescence. */
 int agent_quiescence(const struct agent_device_ops *ops, struct agent_vfio_device *dev, const char *event);
 int agent_cmd_tenant(int argc, char **argv);

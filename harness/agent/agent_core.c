@@ -50,6 +50,52 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One big-endian cell count file of a device-tree node (#address-cells, #size-cells). */
+static int of_cells(const char *path, int def)
+{
+	unsigned char b[4];
+	FILE *f = fopen(path, "rb");
+	int n;
+
+	if (!f)
+		return def;
+	n = (int)fread(b, 1, 4, f);
+	fclose(f);
+	return n == 4 ? (b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]) : def;
+}
+
+/* The base addresses of a platform device's register windows, in the order of its
+ * device-tree "reg" (region 0, region 1, ...), as vfio-platform numbers its regions;
+ * returns how many (at most max), or -1. */
+static int of_reg_bases(const char *name, uint64_t *bases, int max)
+{
+	char path[256];
+	unsigned char buf[512];
+	int ac, sc, n, i, k, count = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/%s/of_node/../#address-cells", name);
+	ac = of_cells(path, 2);
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/%s/of_node/../#size-cells", name);
+	sc = of_cells(path, 1);
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/%s/of_node/reg", name);
+	f = fopen(path, "rb");
+	if (!f || ac < 1 || ac > 2) {
+		if (f)
+			fclose(f);
+		agent_json_errno("open", path, errno);
+		return -1;
+	}
+	n = (int)fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	for (i = 0; count < max && i + 4 * (ac + sc) <= n; i += 4 * (ac + sc), count++) {
+		bases[count] = 0;
+		for (k = 0; k < 4 * ac; k++)
+			bases[count] = bases[count] << 8 | buf[i + k];
+	}
+	return count;
+}
+
 /* "PHYS:SIZE", e.g. 0x38000000:0x100000 */
 static int parse_window(const char *text, uint64_t *phys, uint64_t *size)
 {
@@ -96,6 +142,23 @@ int agent_session_open(struct agent_session *s, const char *name, const char *co
 	}
 	s->dev.regs = map;
 	s->dev.regs_size = s->ops->regs_size;
+	if (s->ops->regs1_size) {
+		struct vfio_region_info r1 = { .argsz = sizeof(r1), .index = 1 };
+
+		AGENT_CHECK_IOCTL(s->dev.device_fd, VFIO_DEVICE_GET_REGION_INFO, &r1);
+		if (r1.size < s->ops->regs1_size) {
+			agent_check_failed(__FILE__, __LINE__, "region1.size >= ops->regs1_size", r1.size,
+					   s->ops->regs1_size, 0);
+			return -1;
+		}
+		map = mmap(NULL, s->ops->regs1_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->dev.device_fd,
+			   (off_t)r1.offset);
+		if (map == MAP_FAILED) {
+			agent_json_errno("mmap region 1", name, errno);
+			return -1;
+		}
+		s->dev.regs1 = map;
+	}
 	return 0;
 }
 
@@ -433,11 +496,11 @@ static void canary_report(const char *mode, const struct agent_device_ops *ops, 
 
 /*
  * canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5]
- * [--ms 1000 --every 100] [--regs-base PHYS]: through /dev/mem only; the VFIO
+ * [--ms 1000 --every 100] [--regs-of DEVICE]: through /dev/mem only; the VFIO
  * device is never opened, so no reset is triggered. fill also hands the ring
  * back to the device (memory only). watch is fill, then a "canary_sample" line
  * (mono_ms, changed) every --every ms for --ms, then the final check line.
- * With --regs-base (where the device's registers are), watch also reads the device's
+ * With --regs-of (the platform device, whose tree says where its registers are), watch also reads the device's
  * interrupt and DMA registers through /dev/mem at each sample ("gap_regs"
  * lines): what the device does while nobody owns it, before anyone opens it
  * (an open would run the reset handler again).
@@ -457,18 +520,29 @@ int agent_cmd_canary(int argc, char **argv)
 	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
 	    (strcmp(mode, "fill") && strcmp(mode, "check") && strcmp(mode, "watch"))) {
 		fprintf(stderr, "canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5] "
-			"[--ms 1000 --every 100]\n");
+			"[--ms 1000 --every 100] [--regs-of DEVICE]\n");
 		return 2;
 	}
 	if (agent_session_map_window(&win, phys, size))
 		return 1;
-	if (arg(argc, argv, "--regs-base", NULL)) {
-		uint64_t rphys = strtoull(arg(argc, argv, "--regs-base", NULL), NULL, 0);
+	if (arg(argc, argv, "--regs-of", NULL)) {
+		uint64_t bases[2];
+		int n = of_reg_bases(arg(argc, argv, "--regs-of", NULL), bases, 2);
 
-		if (agent_session_map_window(&regs_map, rphys, ops->regs_size))
+		if (n < 1 || (ops->regs1_size && n < 2)) {
+			fprintf(stderr, "canary: %s has %d register windows in its device tree, %s needs %d\n",
+				arg(argc, argv, "--regs-of", NULL), n, ops->name, ops->regs1_size ? 2 : 1);
+			return 1;
+		}
+		if (agent_session_map_window(&regs_map, bases[0], ops->regs_size))
 			return 1;
 		regs_dev.regs = regs_map.va;
 		regs_dev.regs_size = ops->regs_size;
+		if (ops->regs1_size) {
+			if (agent_session_map_window(&regs_map, bases[1], ops->regs1_size))
+				return 1;
+			regs_dev.regs1 = regs_map.va;
+		}
 	}
 	if (!strcmp(mode, "check")) {
 		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);

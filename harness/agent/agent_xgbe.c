@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * AMD XGBE (amd,xgbe-seattle-v1a) device ops: DMA channel 0 receiving into a
- * ring in the window, its per-channel interrupt (VFIO IRQ index 1: index 0 is
- * the device interrupt, 1-4 the channels, as amd,per-channel-interrupt lays
- * them out). Registers and descriptors from drivers/net/ethernet/amd/xgbe/
- * xgbe-common.h; what must read zero after a reset from the DMA_MR.SWR that
- * drivers/vfio/platform/reset/vfio_platform_amdxgbe.c issues.
+ * AMD XGBE (amd,xgbe-seattle-v1a) device ops: every DMA channel receiving into
+ * its own ring in the window, their per-channel interrupts (VFIO IRQ index 1
+ * is channel 0's: index 0 is the device interrupt, 1-4 the channels, 5 the
+ * auto-negotiation interrupt, as amd,per-channel-interrupt lays them out; the
+ * core listens on channel 0's), and the non-default settings a driver makes
+ * (amd-xgbe's per-channel interrupt mode DMA_MR.INTM, a PCS loopback, an AN
+ * restart with the AN interrupts unmasked). Registers and descriptors from
+ * drivers/net/ethernet/amd/xgbe/xgbe-common.h; the XPCS MMD window as
+ * vfio_platform_amdxgbe.c's xmdio_read/xmdio_write use it.
+ *
+ * What must read its reset value after a reset comes from the device (the
+ * target profile's dut_quiescence), not from what the handler writes.
  */
+#include <unistd.h>
 #include "agent.h"
 
 #define MAC_VR                  0x0110
 #define DMA_MR                  0x3000
-#define CH0                     0x3100
+#define CH_BASE(c)              (0x3100 + 0x80 * (c))
 #define CH_RCR                  0x08
 #define CH_RDLR_HI              0x18
 #define CH_RDLR_LO              0x1c
@@ -19,12 +26,24 @@
 #define CH_RDRLR                0x34
 #define CH_IER                  0x38
 #define CH_SR                   0x60
+#define CHANNELS                4       /* the tree's four channel interrupts */
 
+#define DMA_MR_INTM_1           (1u << 12)   /* DMA_MR.INTM (bits 13:12) = 1, as amd-xgbe sets it */
 #define RCR_SR                  0x00000001
 #define RCR_RBSZ_2048           (2048u << 1)
 #define IER_RIE                 0x00000040
 #define IER_NIE                 0x00008000
 #define SR_DEFINED              0x003fffff   /* an ack writes back only the defined status bits */
+
+#define PCS_MMD_SELECT          (0xff << 2)
+#define MMD_PCS                 3
+#define MMD_AN                  7
+#define MDIO_CTRL1              0x0000
+#define CTRL1_LOOPBACK          0x4000
+#define AN_CTRL1_RESTART        0x0200
+#define MDIO_AN_INTMASK         0x8001
+#define MDIO_AN_INT             0x8002
+#define AN_INT_ALL              0x7          /* AN complete, incompatible link, page received */
 
 #define RDES3_OWN               0x80000000u
 #define RDES3_INTE              0x40000000u
@@ -36,9 +55,32 @@ struct xgbe_desc {                      /* struct xgbe_ring_desc */
 	uint32_t desc0, desc1, desc2, desc3;
 };
 
-static volatile struct xgbe_desc *ring(struct agent_dma_window *win)
+/* Channel c's descriptors at 0x100 * c, its buffers after BUFFERS_OFFSET. */
+static volatile struct xgbe_desc *ring(struct agent_dma_window *win, unsigned int c)
 {
-	return (volatile struct xgbe_desc *)win->va;
+	return (volatile struct xgbe_desc *)(win->va + 0x100 * c);
+}
+
+/* The XPCS window shows the page of the last select; a device model polled from outside
+ * (the twin) shows it a step later, so wait before the data access. On hardware the
+ * wait costs nothing but time. */
+static void mmd_select(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg)
+{
+	agent_wr1(dev, PCS_MMD_SELECT, (mmd << 8) | (reg >> 8));
+	usleep(3000);
+}
+
+static uint32_t mmd_read(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg)
+{
+	mmd_select(dev, mmd, reg);
+	return agent_rd1(dev, (reg & 0xff) << 2);
+}
+
+static void mmd_write(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg, uint32_t val)
+{
+	mmd_select(dev, mmd, reg);
+	agent_wr1(dev, (reg & 0xff) << 2, val);
+	usleep(3000);
 }
 
 static int xgbe_probe(struct agent_vfio_device *dev)
@@ -50,18 +92,22 @@ static int xgbe_probe(struct agent_vfio_device *dev)
 
 static int xgbe_init(struct agent_vfio_device *dev)
 {
-	agent_wr(dev, CH0 + CH_IER, 0);
-	agent_wr(dev, CH0 + CH_RCR, 0);
-	agent_wr(dev, CH0 + CH_SR, SR_DEFINED);       /* write-one-to-clear */
+	unsigned int c;
+
+	for (c = 0; c < CHANNELS; c++) {
+		agent_wr(dev, CH_BASE(c) + CH_IER, 0);
+		agent_wr(dev, CH_BASE(c) + CH_RCR, 0);
+		agent_wr(dev, CH_BASE(c) + CH_SR, SR_DEFINED);   /* write-one-to-clear */
+	}
 	return 0;
 }
 
-/* Hands entry i back to the device in read format (its buffer address), whatever the
- * device's write-back left in it. */
-static void xgbe_give(struct agent_dma_window *win, unsigned int i)
+/* Hands entry i of channel c back to the device in read format (its buffer address),
+ * whatever the device's write-back left in it. */
+static void xgbe_give(struct agent_dma_window *win, unsigned int c, unsigned int i)
 {
-	volatile struct xgbe_desc *d = &ring(win)[i];
-	uint64_t buf = win->phys + BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
+	volatile struct xgbe_desc *d = &ring(win, c)[i];
+	uint64_t buf = win->phys + BUFFERS_OFFSET + ((uint64_t)c * RING_ENTRIES + i) * BUF_SIZE;
 
 	d->desc0 = (uint32_t)buf;
 	d->desc1 = (uint32_t)(buf >> 32);
@@ -71,42 +117,62 @@ static void xgbe_give(struct agent_dma_window *win, unsigned int i)
 
 static void xgbe_rearm_window(struct agent_dma_window *win)
 {
-	unsigned int i;
+	unsigned int c, i;
 
-	for (i = 0; i < RING_ENTRIES; i++)
-		xgbe_give(win, i);
+	for (c = 0; c < CHANNELS; c++)
+		for (i = 0; i < RING_ENTRIES; i++)
+			xgbe_give(win, c, i);
 }
 
 static int xgbe_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window *win)
 {
-	if (win->size < BUFFERS_OFFSET + RING_ENTRIES * BUF_SIZE)
+	unsigned int c;
+
+	if (win->size < BUFFERS_OFFSET + CHANNELS * RING_ENTRIES * BUF_SIZE)
 		return -1;
 	xgbe_rearm_window(win);
-	agent_wr(dev, CH0 + CH_RDLR_HI, (uint32_t)(win->phys >> 32));
-	agent_wr(dev, CH0 + CH_RDLR_LO, (uint32_t)win->phys);
-	agent_wr(dev, CH0 + CH_RDRLR, RING_ENTRIES - 1);
-	agent_wr(dev, CH0 + CH_RDTR_LO, (uint32_t)(win->phys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
-	agent_wr(dev, CH0 + CH_RCR, RCR_RBSZ_2048 | RCR_SR);
+	agent_wr(dev, DMA_MR, agent_rd(dev, DMA_MR) | DMA_MR_INTM_1);
+	for (c = 0; c < CHANNELS; c++) {
+		uint64_t rphys = win->phys + 0x100 * c;
+
+		agent_wr(dev, CH_BASE(c) + CH_RDLR_HI, (uint32_t)(rphys >> 32));
+		agent_wr(dev, CH_BASE(c) + CH_RDLR_LO, (uint32_t)rphys);
+		agent_wr(dev, CH_BASE(c) + CH_RDRLR, RING_ENTRIES - 1);
+		agent_wr(dev, CH_BASE(c) + CH_RDTR_LO,
+			 (uint32_t)(rphys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
+		agent_wr(dev, CH_BASE(c) + CH_RCR, RCR_RBSZ_2048 | RCR_SR);
+	}
+	/* A PCS loopback: a setting the next user must not inherit. */
+	mmd_write(dev, MMD_PCS, MDIO_CTRL1, mmd_read(dev, MMD_PCS, MDIO_CTRL1) | CTRL1_LOOPBACK);
 	return 0;
 }
 
 static int xgbe_arm_irq(struct agent_vfio_device *dev)
 {
-	agent_wr(dev, CH0 + CH_IER, IER_RIE | IER_NIE);
+	unsigned int c;
+
+	for (c = 0; c < CHANNELS; c++)
+		agent_wr(dev, CH_BASE(c) + CH_IER, IER_RIE | IER_NIE);
+	/* The AN interrupts unmasked and AN restarted: its completion latches AN_INT. */
+	mmd_write(dev, MMD_AN, MDIO_AN_INTMASK, AN_INT_ALL);
+	mmd_write(dev, MMD_AN, MDIO_CTRL1, mmd_read(dev, MMD_AN, MDIO_CTRL1) | AN_CTRL1_RESTART);
 	return 0;
 }
 
 static int xgbe_service(struct agent_vfio_device *dev, struct agent_dma_window *win)
 {
-	uint32_t status = agent_rd(dev, CH0 + CH_SR);
-	unsigned int i;
+	unsigned int c, i;
 	int frames = 0;
 
-	agent_wr(dev, CH0 + CH_SR, status & SR_DEFINED);
-	for (i = 0; i < RING_ENTRIES; i++) {
-		if (!(ring(win)[i].desc3 & RDES3_OWN)) {
-			frames++;
-			xgbe_give(win, i);
+	for (c = 0; c < CHANNELS; c++) {
+		uint32_t status = agent_rd(dev, CH_BASE(c) + CH_SR);
+
+		agent_wr(dev, CH_BASE(c) + CH_SR, status & SR_DEFINED);
+		for (i = 0; i < RING_ENTRIES; i++) {
+			if (!(ring(win, c)[i].desc3 & RDES3_OWN)) {
+				frames++;
+				xgbe_give(win, c, i);
+			}
 		}
 	}
 	return frames;
@@ -119,18 +185,39 @@ static uint64_t xgbe_buffers_offset(void)
 
 static int xgbe_read_quiescence(struct agent_vfio_device *dev, struct agent_json *j)
 {
-	uint32_t mr = agent_rd(dev, DMA_MR), rcr = agent_rd(dev, CH0 + CH_RCR), ier = agent_rd(dev, CH0 + CH_IER);
-	uint32_t sr = agent_rd(dev, CH0 + CH_SR);
-	int busy = !!(mr & 1) + !!(rcr & RCR_SR) + !!ier;
+	uint32_t mr = agent_rd(dev, DMA_MR), pcs, an_mask, an_int;
+	bool armed = false, pending = false, running = false;
+	int busy = !!(mr & 1), c;
+	char key[16];
 
 	agent_json_hex(j, "DMA_MR", mr);
-	agent_json_hex(j, "CH0_RCR", rcr);
-	agent_json_hex(j, "CH0_IER", ier);
-	agent_json_hex(j, "CH0_SR", sr);
+	for (c = 0; c < CHANNELS; c++) {
+		uint32_t rcr = agent_rd(dev, CH_BASE(c) + CH_RCR), ier = agent_rd(dev, CH_BASE(c) + CH_IER);
+		uint32_t sr = agent_rd(dev, CH_BASE(c) + CH_SR);
+
+		snprintf(key, sizeof(key), "CH%d_RCR", c);
+		agent_json_hex(j, key, rcr);
+		snprintf(key, sizeof(key), "CH%d_IER", c);
+		agent_json_hex(j, key, ier);
+		snprintf(key, sizeof(key), "CH%d_SR", c);
+		agent_json_hex(j, key, sr);
+		busy += !!(rcr & RCR_SR) + !!ier;
+		armed |= ier != 0;
+		pending |= (sr & ier & SR_DEFINED) != 0;
+		running |= (rcr & RCR_SR) != 0;
+	}
+	pcs = mmd_read(dev, MMD_PCS, MDIO_CTRL1);
+	an_mask = mmd_read(dev, MMD_AN, MDIO_AN_INTMASK);
+	an_int = mmd_read(dev, MMD_AN, MDIO_AN_INT);
+	agent_json_hex(j, "PCS_CTRL1", pcs);
+	agent_json_hex(j, "AN_CTRL1", mmd_read(dev, MMD_AN, MDIO_CTRL1));
+	agent_json_hex(j, "AN_INTMASK", an_mask);
+	agent_json_hex(j, "AN_INT", an_int);
+	busy += !!(pcs & CTRL1_LOOPBACK) + !!(an_mask & AN_INT_ALL);
 	agent_json_int(j, "nonzero", busy);
-	agent_json_bool(j, "irq_armed", ier != 0);
-	agent_json_bool(j, "irq_pending", (sr & ier & SR_DEFINED) != 0);
-	agent_json_bool(j, "dma_running", (rcr & RCR_SR) != 0);
+	agent_json_bool(j, "irq_armed", armed || (an_mask & AN_INT_ALL));
+	agent_json_bool(j, "irq_pending", pending || (an_int & an_mask & AN_INT_ALL));
+	agent_json_bool(j, "dma_running", running);
 	return busy;
 }
 
@@ -138,6 +225,7 @@ const struct agent_device_ops agent_xgbe_ops = {
 	.name = "xgbe",
 	.compatible = "amd,xgbe-seattle-v1a",
 	.regs_size = 0x4000,
+	.regs1_size = 0x400,                    /* the XPCS MMD window */
 	.irq_index = 1,
 	.probe = xgbe_probe,
 	.init = xgbe_init,

@@ -51,7 +51,7 @@ class KernelRefused(AssertionError):
 # request with an error. Anything else the agent fails at (/dev/mem, its arguments, a missing
 # ops table) is the lab's problem.
 KERNEL_OPS = {"find_group", "open_group", "open_container", "VFIO_GROUP_GET_DEVICE_FD", "open_cdev",
-              "mmap region 0", "VFIO_DEVICE_RESET"}
+              "mmap region 0", "mmap region 1", "VFIO_DEVICE_RESET"}
 
 
 def kernel_refusal(evs: list[dict]) -> dict | None:
@@ -199,18 +199,13 @@ def canary(ssh, t: TargetProfile, mode: str) -> dict:
                "canary")
 
 
-def regs_base(t: TargetProfile) -> str:
-    """Where the device's registers are: a platform device's unit address (fff50000.ethernet)."""
-    return "0x" + t.dut_device.split(".", 1)[0]
-
-
 def canary_watch(ssh, t: TargetProfile) -> tuple[dict, dict, list[list[int]], list[dict]]:
     """Lay the canary, then every CANARY_EVERY_MS for GAP_S sample how many of its bytes changed
     and read the device's interrupt and DMA registers, all through /dev/mem (nobody opens the
     device). Returns the fill line, the final check line, [[mono_ms, changed], ...] and the
     register samples."""
     evs = agent(ssh, f"vfio-hil-agent canary watch --compat {t.dut_compatible} --window {t.dma_window} "
-                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} --regs-base {regs_base(t)}", timeout=30)
+                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} --regs-of {t.dut_device}", timeout=30)
     lines = [e for e in evs if e.get("event") == "canary"]
     if [e["mode"] for e in lines] != ["fill", "check"]:
         raise InfrastructureError(f"canary watch printed {lines}, expected a fill then a check line")
@@ -340,6 +335,9 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     evidence["gap_fill"], evidence["gap_check"], samples, regs = canary_watch(ssh, t)
     gap_to = time.monotonic()
     evidence["gap_irq"] = gap_irq(regs, twin.line_high_ms(gap_from, gap_to) if twin is not None else None)
+    # Descriptor fetches are DMA reads of memory that is no longer the tenant's: only a twin sees them.
+    evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, gap_to) if twin is not None else None
+    evidence["reset_state"] = reset_state(t, one(tenant, "quiescence"), regs[-1])
     nt = next_tenant(ssh, t)
     evidence["timeline"] = timeline(death_ms, tenant, samples, evidence["gap_fill"], nt)
     evidence["next_tenant"] = {k: v for k, v in nt.items() if k != "irq_samples"}
@@ -363,6 +361,14 @@ def busy_bits(t: TargetProfile, quiescence: dict) -> dict:
         if bits:
             out[reg] = hex(bits)
     return out
+
+
+def reset_state(t: TargetProfile, armed: dict, gap_last: dict) -> dict:
+    """The profile's registers (dut_quiescence: bits whose documented reset value is 0) the
+    tenant had set while it lived, and those still set at the end of the gap, when the device
+    has had every chance to be reset and nobody has opened it."""
+    return {"tenant_set": busy_bits(t, armed), "left_set": busy_bits(t, gap_last),
+            "checked": sorted(t.dut_quiescence)}
 
 
 def irq_armed(t: TargetProfile, quiescence: dict) -> bool:

@@ -76,6 +76,7 @@ class TwinEngine:
         # (host monotonic s, SPI, level) of every edge the twin drove: what its lines did while
         # nobody watched from the guest (the suite's gap between a death and the next open).
         self.irq_edges: list[tuple[float, int, int]] = []
+        self.dma_reads: list[float] = []      # host monotonic s of every logged DMA read
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
@@ -130,6 +131,18 @@ class TwinEngine:
 
     def dma_read(self, addr: int, size: int) -> bytes:
         return self.q.read(addr, size)
+
+    def dma_read_logged(self, addr: int, size: int, what: str) -> bytes:
+        """A DMA read the device makes of its owner's memory (a descriptor fetch): logged and
+        timed, because after the owner's death it reads memory that is no longer the owner's."""
+        self.dma_reads.append(time.monotonic())
+        self.log.add("dma_read", addr=hex(addr), bytes=size, what=what)
+        return self.q.read(addr, size)
+
+    def dma_reads_between(self, start: float, end: float) -> int:
+        """How many logged DMA reads the device made between host monotonic ``start`` and ``end``."""
+        with self.lock:
+            return sum(1 for t in self.dma_reads if start <= t < end)
 
     # -- the loop
     def step(self) -> None:

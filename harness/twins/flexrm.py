@@ -15,11 +15,18 @@ The device is one 0x200000 window of 64 KiB rings. Per ring:
   RING_MSI_CONTROL bit 15 set, the MSI: RING_MSI_DATA_VALUE written to
   RING_MSI_ADDR_MS:LS. An MSI is a DMA write, so the DMA canary sees it; there is no
   wired interrupt.
-Approximations: only the first ``live_rings`` rings are live (Stingray has 32); the rest
-read as absent (RING_VER 0), which the reset handler skips. BD processing is not
-modelled: an active ring completes by itself. Every completion sends its MSI: the real
-ring coalesces them (RING_MSI_CONTROL count/timer) and holds the next MSI until the
-write pointer is read, a read the twin cannot see.
+Requests (BD processing in outline): while ACTIVE and not flushing, the ring fetches one
+descriptor every ``period_s`` (an 8-byte DMA read of the BD ring at RING_BD_START_ADDR << 12,
+logged as "dma_read") and the request is in flight for ``request_latency_s``, then completes as
+above. Inactivating a ring stops the fetches; requests already in flight still complete (and
+send their MSIs) unless the ring is flushed: a FLUSH that completes drops them, resets the ring's
+pointers and raises FLUSH_DONE after ``flush_latency_s``; a FLUSH cleared before it completes is
+abandoned and drops nothing. These are assumptions from the order of flexrm_shutdown() in
+drivers/mailbox/bcm-flexrm-mailbox.c (inactivate, flush, wait FLUSH_DONE, clear, wait) and its
+comments; Broadcom's FlexRM manual is not public. Only the first ``live_rings`` rings are live
+(Stingray has 32); the rest read as absent (RING_VER 0), which the reset handler skips. Every
+completion sends its MSI: the real ring coalesces them (RING_MSI_CONTROL count/timer) and holds
+the next MSI until the write pointer is read, a read the twin cannot see.
 """
 
 from __future__ import annotations
@@ -30,25 +37,29 @@ import time
 from harness.twins.engine import Twin
 
 RING_SIZE = 0x10000
-RING_VER, RING_CMPL_START_ADDR, RING_CMPL_WRITE_PTR = 0x000, 0x018, 0x01c
+RING_VER, RING_BD_START_ADDR, RING_CMPL_START_ADDR, RING_CMPL_WRITE_PTR = 0x000, 0x004, 0x018, 0x01c
 RING_CONTROL, RING_FLUSH_DONE = 0x034, 0x038
 RING_MSI_ADDR_LS, RING_MSI_ADDR_MS, RING_MSI_CONTROL, RING_MSI_DATA_VALUE = 0x03c, 0x040, 0x048, 0x064
 VER_MAGIC = 0x76303031
 CONTROL_ACTIVE, CONTROL_FLUSH = 1 << 4, 1 << 5
 MSI_ENABLE = 1 << 15
 CMPL_ALIGN_ORDER, CMPL_COUNT, CMPL_DESC = 13, 1024, 8
+BD_ALIGN_ORDER, BD_COUNT, BD_DESC = 12, 512, 8
 
 
 class FlexrmTwin(Twin):
     name = "flexrm"
 
-    def __init__(self, base: int, live_rings: int = 4, *, period_s: float = 0.005, flush_latency_s: float = 0.001):
+    def __init__(self, base: int, live_rings: int = 4, *, period_s: float = 0.005, flush_latency_s: float = 0.005,
+                 request_latency_s: float = 0.5):
         self.rings = live_rings
         self.windows = {f"ring{i}": (base + i * RING_SIZE, 0x80) for i in range(live_rings)}
-        self.period_s, self.flush_latency_s = period_s, flush_latency_s
+        self.period_s, self.flush_latency_s, self.request_latency_s = period_s, flush_latency_s, request_latency_s
         self.flush_at: dict[int, float] = {}
         self.unflush_at: dict[int, float] = {}
-        self.next_cmpl = [0.0] * live_rings
+        self.next_fetch = [0.0] * live_rings
+        self.bd_index = [0] * live_rings
+        self.inflight: list[list[float]] = [[] for _ in range(live_rings)]   # due times, oldest first
         self.completions = 0
 
     def attach(self, engine) -> None:
@@ -73,27 +84,44 @@ class FlexrmTwin(Twin):
             if new & CONTROL_FLUSH:
                 self.flush_at.setdefault(ring, now + self.flush_latency_s)
             elif old & CONTROL_FLUSH or self._r(ring, RING_FLUSH_DONE):
+                if self.flush_at.pop(ring, None) is not None:
+                    self.engine.log.add("reset", what=f"ring{ring} flush abandoned before FLUSH_DONE")
                 self.unflush_at.setdefault(ring, now + self.flush_latency_s)
             if new & CONTROL_ACTIVE and not old & CONTROL_ACTIVE:
-                self.next_cmpl[ring] = now
+                self.next_fetch[ring] = now
 
     def tick(self, now: float) -> None:
         for ring, at in list(self.flush_at.items()):
             if now >= at:
                 del self.flush_at[ring]
+                dropped = len(self.inflight[ring])
+                self.inflight[ring].clear()
+                self.bd_index[ring] = 0
                 self._w(ring, RING_CMPL_WRITE_PTR, 0)
                 self._w(ring, RING_FLUSH_DONE, 1)
-                self.engine.log.add("reset", what=f"ring{ring} flush")
+                self.engine.log.add("reset", what=f"ring{ring} flush", dropped=dropped)
         for ring, at in list(self.unflush_at.items()):
             if now >= at:
                 del self.unflush_at[ring]
                 self._w(ring, RING_FLUSH_DONE, 0)
         for ring in range(self.rings):
+            while self.inflight[ring] and now >= self.inflight[ring][0]:
+                self.inflight[ring].pop(0)
+                self._complete(ring)
             control = self._r(ring, RING_CONTROL)
             if control & CONTROL_ACTIVE and not control & CONTROL_FLUSH and ring not in self.flush_at \
-                    and now >= self.next_cmpl[ring]:
-                self.next_cmpl[ring] = now + self.period_s
-                self._complete(ring)
+                    and now >= self.next_fetch[ring]:
+                self.next_fetch[ring] = now + self.period_s
+                self._fetch(ring, now)
+
+    def _fetch(self, ring: int, now: float) -> None:
+        """One descriptor read from the BD ring (a DMA read of the owner's memory); its request is in flight."""
+        bd_base = self._r(ring, RING_BD_START_ADDR) << BD_ALIGN_ORDER
+        if not bd_base:
+            return
+        self.engine.dma_read_logged(bd_base + self.bd_index[ring] * BD_DESC, BD_DESC, f"ring{ring} descriptor fetch")
+        self.bd_index[ring] = (self.bd_index[ring] + 1) % BD_COUNT
+        self.inflight[ring].append(now + self.request_latency_s)
 
     def _complete(self, ring: int) -> None:
         cmpl_base = self._r(ring, RING_CMPL_START_ADDR) << CMPL_ALIGN_ORDER

@@ -103,15 +103,40 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     return out
 
 
-def make_twin(kind: str, base: int, frames):
-    """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``."""
-    shape = SHAPES[kind]
-    if kind == "xgmac":
-        return XgmacTwin(base, shape.spis[0], frames)
-    if kind == "xgbe":       # windows 0 and 1 are XGMAC and XPCS; SPIs 1-4 are the DMA channels
-        return XgbeTwin(base + shape.regs[0][0], base + shape.regs[1][0], shape.spis[1:5], frame_source=frames)
-    if kind == "flexrm":
-        return FlexrmTwin(base)
+POLICY_ENV = "VFIO_HIL_TWIN_POLICY"
+
+
+def twin_policy(text: str) -> dict:
+    """``name=value,...`` from VFIO_HIL_TWIN_POLICY: a twin's named modelling policies (e.g.
+    ``swr_completes=false``, a device whose software reset never finishes), for the harness's
+    own fault rows in ``make mutants``. Values are booleans or numbers."""
+    out = {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TargetProfileError(f"{POLICY_ENV}: {item!r} is not name=value")
+        low = value.lower()
+        try:
+            out[key] = {"true": True, "false": False}[low] if low in ("true", "false") else float(value)
+        except ValueError:
+            raise TargetProfileError(f"{POLICY_ENV}: {key}={value!r} is neither true/false nor a number") from None
+    return out
+
+
+def make_twin(kind: str, base: int, frames, policy: dict | None = None):
+    """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``, with
+    ``policy`` overriding its named modelling policies."""
+    shape, policy = SHAPES.get(kind), policy or {}
+    try:
+        if kind == "xgmac":
+            return XgmacTwin(base, shape.spis[0], frames, **policy)
+        if kind == "xgbe":   # windows 0 and 1 are XGMAC and XPCS; SPIs 1-4 the DMA channels, 5 the AN
+            return XgbeTwin(base + shape.regs[0][0], base + shape.regs[1][0], shape.spis[1:5], shape.spis[5],
+                            frame_source=frames, **policy)
+        if kind == "flexrm":
+            return FlexrmTwin(base, **policy)
+    except TypeError as exc:
+        raise TargetProfileError(f"{POLICY_ENV}: the {kind} twin has no such policy ({exc})") from None
     raise TargetProfileError(f"no twin of kind {kind!r}; known: {', '.join(SHAPES)}")
 
 
@@ -145,7 +170,7 @@ class RunningTwin:
         self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
         self.rx.setblocking(False)
         base, _, _ = layout(target)
-        twin = make_twin(target.twin, base, udp_frame_source(self.rx))
+        twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")))
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.
@@ -169,6 +194,11 @@ class RunningTwin:
         """How long (ms) each of the twin's interrupt lines was high between host monotonic times."""
         self.check_alive()
         return self.engine.line_high_ms(start, end)
+
+    def dma_reads_between(self, start: float, end: float) -> int:
+        """How many DMA reads (descriptor fetches) the twin made between host monotonic times."""
+        self.check_alive()
+        return self.engine.dma_reads_between(start, end)
 
     def stop(self) -> None:
         if self._fault is not None:

@@ -12,7 +12,18 @@ xgbe-common.h; the reset sequence from drivers/vfio/platform/reset/vfio_platform
 - MAC_TSCR (0x0d00): the timestamp commands TSINIT, TSUPDT and TSADDREG (bits 2, 3, 5),
   which amd-xgbe's open path (7.2) issues and polls, self-clear.
 - XPCS: MMD registers through the indirect window (select at 0xff << 2, data at
-  (reg & 0xff) << 2); PCS CTRL1.RESET (MMD 3, reg 0, bit 15) self-clears.
+  (reg & 0xff) << 2); PCS CTRL1.RESET (MMD 3, reg 0, bit 15) self-clears after
+  ``pcs_reset_latency_s`` and returns every PCS register (the tenant's loopback, bit 14,
+  included) to its default. PCS and AN pages carry their clause-45 status and identifier
+  registers (reg 1, 2, 3), which read non-zero.
+- Auto-negotiation (MMD 7): AN CTRL1 bit 9 (restart) self-clears and, ``an_latency_s``
+  later, AN completes against the link partner the twin plays: AN_INT (0x8002) bit 0
+  latches. AN_INT is cleared by writing 0 to a bit (amd-xgbe writes ~bits); the AN
+  interrupt line (the node's last SPI) is AN_INT & AN_INTMASK (0x8001), level.
+- DMA_MR.SWR takes ``swr_latency_s``: the device goes on until the reset completes, then
+  every DMA register (DMA_MR with the tenant's INTM, the channels) reads its reset value 0.
+  Policy ``swr_completes=False`` (a device whose reset never finishes, e.g. its clocks
+  stopped) leaves SWR set and the device running.
 """
 
 from __future__ import annotations
@@ -33,17 +44,27 @@ SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural 
 PCS_SELECT = 0xff << 2
 MMD_PCS, MMD_AN = 3, 7
 CTRL1_RESET = 1 << 15
+AN_CTRL1_ENABLE, AN_CTRL1_RESTART = 1 << 12, 1 << 9
+AN_INTMASK, AN_INT, AN_INT_CMPLT = 0x8001, 0x8002, 1 << 0
+# Clause 45 status and identifier registers (MMD reg 1-3): STATUS1 "low-power ability" (PCS) and
+# "AN ability" (AN); the identifier is Synopsys' XPCS (drivers/net/pcs/pcs-xpcs.h, 0x7996ced0).
+# They read non-zero, as on the device: the AMD handler's AN writes follow a select in the same
+# microsecond and land on the offsets of whichever page the twin shows, so a write of 0 there
+# is a visible change (README, approximation 4).
+PAGE_DEFAULTS = {MMD_PCS: {0: 0x2040, 1: 0x0002, 2: 0x7996, 3: 0xced0},
+                 MMD_AN: {0: AN_CTRL1_ENABLE, 1: 0x0008, 2: 0x7996, 3: 0xced0}}
 DESC_SIZE, RDES3_OWN, RDES3_FD, RDES3_LD = 16, 1 << 31, 1 << 29, 1 << 28
 
 
 class XgbeTwin(Twin):
     name = "xgbe"
 
-    def __init__(self, xgmac_base: int, xpcs_base: int, channel_spis: list[int], *, frame_period_s: float = 0.005,
-                 frame_len: int = 1514, swr_latency_s: float = 0.001, pcs_reset_latency_s: float = 0.005,
+    def __init__(self, xgmac_base: int, xpcs_base: int, channel_spis: list[int], an_spi: int | None = None, *,
+                 frame_period_s: float = 0.005, frame_len: int = 1514, swr_latency_s: float = 0.02,
+                 pcs_reset_latency_s: float = 0.005, an_latency_s: float = 0.01, swr_completes: bool = True,
                  frame_source=None):
         self.channels = len(channel_spis)
-        self.channel_spis = channel_spis
+        self.channel_spis, self.an_spi = channel_spis, an_spi
         # Frames from ``frame_source`` (the UDP feeder) go to channel 0; without one, every started
         # channel receives a synthesised frame every frame_period_s.
         self.frame_source = frame_source
@@ -54,7 +75,10 @@ class XgbeTwin(Twin):
                         "xpcs": (xpcs_base, 0x400)}
         self.frame_period_s, self.frame_len = frame_period_s, frame_len
         self.swr_latency_s, self.pcs_reset_latency_s = swr_latency_s, pcs_reset_latency_s
-        self.mmd: dict[int, dict[int, int]] = {MMD_PCS: {}, MMD_AN: {0: 0x1000}}   # AN CTRL1: AN enabled
+        self.an_latency_s, self.swr_completes = an_latency_s, swr_completes
+        self.mmd: dict[int, dict[int, int]] = {m: dict(d) for m, d in PAGE_DEFAULTS.items()}
+        self.an_done_at: float | None = None
+        self.rr = 0                     # the next channel a fed frame goes to (round robin)
         self.select = MMD_PCS << 8
         self.swr_done_at: float | None = None
         self.pcs_done_at: float | None = None
@@ -92,7 +116,8 @@ class XgbeTwin(Twin):
         if window == "mac" and offset == MAC_VR:
             self.engine.set_reg("mac", MAC_VR, MAC_VR_VALUE)          # read-only
         elif window == "dma" and offset == DMA_MR and new & 1:
-            self.swr_done_at = self.swr_done_at or (time.monotonic() + self.swr_latency_s)
+            if self.swr_completes:
+                self.swr_done_at = self.swr_done_at or (time.monotonic() + self.swr_latency_s)
         elif window == "ch":
             ch, reg = divmod(offset, CH_STRIDE)
             if reg == CH_SR:               # write one to clear (the marker keeps status visible: README)
@@ -115,9 +140,18 @@ class XgbeTwin(Twin):
                 # callback runs first (lower offset).
                 self.select = self.engine.reg("xpcs", PCS_SELECT)
                 mmd, reg = self.select >> 8, ((self.select & 0xff) << 8) | (offset >> 2)
-                self.mmd.setdefault(mmd, {})[reg] = new
+                page = self.mmd.setdefault(mmd, {})
+                if mmd == MMD_AN and reg == AN_INT:          # a 0 clears a bit; a 1 leaves it
+                    new = page.get(AN_INT, 0) & new
+                page[reg] = new
+                if mmd == MMD_AN and reg == AN_INT:
+                    self._show_page()
                 if mmd == MMD_PCS and reg == 0 and new & CTRL1_RESET:
                     self.pcs_done_at = self.pcs_done_at or (time.monotonic() + self.pcs_reset_latency_s)
+                if mmd == MMD_AN and reg == 0 and new & AN_CTRL1_RESTART:
+                    page[0] = new & ~AN_CTRL1_RESTART            # self-clearing
+                    self.an_done_at = time.monotonic() + self.an_latency_s
+                    self._show_page()
 
     # -- what the device does by itself
     def tick(self, now: float) -> None:
@@ -132,19 +166,29 @@ class XgbeTwin(Twin):
         if self.tscr_pending:
             self.engine.set_reg("tscr", MAC_TSCR, self.engine.reg("tscr", MAC_TSCR) & ~TSCR_COMMANDS)
             self.tscr_pending = False
+        if self.an_done_at is not None and now >= self.an_done_at:
+            self.an_done_at = None
+            an = self.mmd[MMD_AN]
+            if an.get(0, 0) & AN_CTRL1_ENABLE:
+                an[AN_INT] = an.get(AN_INT, 0) | AN_INT_CMPLT
+                self.engine.log.add("an", what="AN complete: AN_INT.CMPLT latched")
+                self._show_page()
         if self.pcs_done_at is not None and now >= self.pcs_done_at:
-            self.mmd[MMD_PCS] = {}                 # PCS registers back to their defaults
+            self.mmd[MMD_PCS] = dict(PAGE_DEFAULTS[MMD_PCS])      # PCS registers back to their defaults
             self.pcs_done_at = None
             self.engine.log.add("reset", what="PCS")
             if self.select >> 8 == MMD_PCS:
                 self._show_page()
+        # Until a software reset completes the device runs on (the reset takes effect when it is done).
         if self.frame_source is not None:
             for frame in self.frame_source():
-                if self._ch(0, CH_RCR) & 1 and self.swr_done_at is None:
-                    self._receive(0, frame)
+                started = [ch for ch in range(self.channels) if self._ch(ch, CH_RCR) & 1]
+                if started:         # receive-side scaling, as round robin over the started channels
+                    self.rr = (self.rr + 1) % len(started)
+                    self._receive(started[self.rr], frame)
             return
         for ch in range(self.channels):
-            if self._ch(ch, CH_RCR) & 1 and now >= self.next_frame[ch] and self.swr_done_at is None:
+            if self._ch(ch, CH_RCR) & 1 and now >= self.next_frame[ch]:
                 self.next_frame[ch] = now + self.frame_period_s
                 self._receive(ch)
 
@@ -154,7 +198,7 @@ class XgbeTwin(Twin):
                 self._set_ch(ch, reg, 0)
             self.rx_cur[ch] = 0
         self.engine.set_reg("dma", DMA_ISR, 0)
-        self.engine.set_reg("dma", DMA_MR, self.engine.reg("dma", DMA_MR) & ~1)
+        self.engine.set_reg("dma", DMA_MR, 0)          # SWR self-clears; INTM and the rest to reset values
         self.engine.log.add("reset", what="DMA_MR.SWR")
 
     def _receive(self, ch: int, frame: bytes | None = None) -> None:
@@ -163,7 +207,8 @@ class XgbeTwin(Twin):
         if not base:
             return
         desc_addr = base + DESC_SIZE * self.rx_cur[ch]
-        lo, hi, _, rdes3 = struct.unpack("<IIII", self.engine.dma_read(desc_addr, DESC_SIZE))
+        lo, hi, _, rdes3 = struct.unpack("<IIII", self.engine.dma_read_logged(desc_addr, DESC_SIZE,
+                                                                            f"rx descriptor fetch ch{ch}"))
         if not rdes3 & RDES3_OWN:
             self._raise(ch, SR_RBU)                # the ring is full: nothing written
             return
@@ -178,5 +223,9 @@ class XgbeTwin(Twin):
         self._raise(ch, SR_RI)
 
     def irq_levels(self) -> dict[int, int]:
-        return {spi: int(bool(self._ch(ch, CH_SR) & self._ch(ch, CH_IER) & ~SR_MARKER))
-                for ch, spi in enumerate(self.channel_spis)}
+        levels = {spi: int(bool(self._ch(ch, CH_SR) & self._ch(ch, CH_IER) & ~SR_MARKER))
+                  for ch, spi in enumerate(self.channel_spis)}
+        if self.an_spi is not None:
+            an = self.mmd[MMD_AN]
+            levels[self.an_spi] = int(bool(an.get(AN_INT, 0) & an.get(AN_INTMASK, 0) & 0x7))
+        return levels
