@@ -113,6 +113,12 @@ def _check_runnable(target) -> None:
 
         raise TargetProfileError(f"{target.source_file}: `run` needs dut_device, dut_compatible, "
                                  f"dut_reset_module and dma_window")
+    if target.twin:        # a bad VFIO_HIL_TWIN_POLICY is refused before a build, not mid-suite
+        import os
+
+        from harness.twins.runtime import POLICY_ENV, make_twin, twin_policy
+
+        make_twin(target.twin, 0, None, twin_policy(os.environ.get(POLICY_ENV, "")))
 
 
 def cmd_run(args) -> int:

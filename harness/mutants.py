@@ -13,7 +13,6 @@ OUT/mutants.md and stdout. Exit 0 when every row is as its data says, 1 when one
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -64,11 +63,15 @@ def load_rows(path: Path = DATA) -> tuple[str, list[Row]]:
 
 
 def verdicts(run_dir: Path) -> dict[str, str]:
-    """{test id: verdict} from a run's results.jsonl (the record written as each test ended)."""
-    path = run_dir / "results.jsonl"
-    if not path.exists():
+    """{test id: final verdict} of a run (its controls applied, as its reports show them); {} when
+    the directory holds no run (its build broke)."""
+    from harness.report.runs import load_run
+    from harness.errors import ResultsError
+
+    try:
+        return {t.id: t.verdict.value for t in load_run(run_dir).tests}
+    except ResultsError:
         return {}
-    return {r["id"]: r["verdict"] for r in map(json.loads, path.read_text().splitlines()) if r.strip()}
 
 
 def flips(base: dict[str, str], mutant: dict[str, str]) -> dict[str, tuple[str, str]]:

@@ -11,8 +11,8 @@ from harness.targets import get_target
 
 
 BOARDS = ["qemu-highbank", "qemu-midway"]
-# A Calxeda board's suite: 5 opening checks, 5 variants x (dma_bleed, irq_bleed, next_open,
-# next_tenant_irq) and child_holds_fd's holder check, reset.ioctl, deprecation.message, the two
+# A Calxeda board's suite: 5 opening checks, 5 variants x (dma_bleed, irq_bleed, reset_state,
+# next_open, next_tenant_irq) and child_holds_fd's holder check, reset.ioctl, deprecation.message, the two
 # reset_required checks, and the 5 + 1 null-reset controls.
 N_TESTS = 41
 

@@ -32,6 +32,8 @@ def test_handler_that_leaves_interrupts_armed_fails_irq_but_not_dma(suite_runs):
     assert [v[f"teardown.{x}.next_tenant_irq"] for x in VARIANTS] == ["fail"] * len(VARIANTS), v
     assert [v[f"teardown.{x}.dma_bleed"] for x in VARIANTS] == ["pass"] * len(VARIANTS), v
     assert [v[f"teardown.{x}.next_open"] for x in VARIANTS] == ["pass"] * len(VARIANTS), v
+    # the enables the tenant set are not back to their reset value 0 at the end of the gap
+    assert [v[f"teardown.{x}.reset_state"] for x in VARIANTS] == ["fail"] * len(VARIANTS), v
     assert [v[t] for t in CONTROLS] == ["pass"] * len(CONTROLS), v      # the controls still bleed
     assert v["reset.ioctl"] == "fail"
     gap = next(t for t in doc["tests"] if t["id"] == "teardown.sigkill.irq_bleed")["evidence"]["gap_irq"]
@@ -62,8 +64,8 @@ def test_compare_calls_the_broken_handler_a_regression(suite_runs, matrix_dir):
     cmp = subprocess.run([sys.executable, "-m", "harness", "compare", str(matrix_dir / "qemu-highbank-debian-6.1"),
                           str(broken)], capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 1, cmp.stdout + cmp.stderr
-    # 5 irq_bleed, 5 next_tenant_irq and reset.ioctl
-    assert "**11 regressions**" in cmp.stdout, cmp.stdout
+    # 5 irq_bleed, 5 next_tenant_irq, 5 reset_state and reset.ioctl
+    assert "**16 regressions**" in cmp.stdout, cmp.stdout
     assert "| teardown.sigkill.irq_bleed | pass | fail | **yes** |" in cmp.stdout
     ok = subprocess.run([sys.executable, "-m", "harness", "compare", str(matrix_dir / "qemu-highbank-debian-6.1"),
                          str(matrix_dir / "qemu-midway-debian-6.1")], capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ import pytest
 from harness.suite.platform import VARIANTS
 from harness.targets import get_target
 
-from .twin_rig import resets_by_test
+from .twin_rig import events_by_test, resets_by_test
 
 pytestmark = pytest.mark.integration
 NO_FLUSH = "bcmflexrm-reset-no-flush.patch"
@@ -30,6 +30,13 @@ def test_flexrm_handler_against_the_twin(suite_runs):
     # The sigkill teardown's own flushes (the tenant's death, then the next open): the handler's.
     flushes = set(resets_by_test(doc["dir"] / "twin-events.jsonl").get("teardown.sigkill.dma_bleed", []))
     assert flushes >= {f"ring{i} flush" for i in range(4)}, f"the handler did not flush every live ring: {flushes}"
+    # ...and the flushes of the rings the tenant ran (0 and the last, 3) dropped requests in flight,
+    # which would have completed into the freed window without them.
+    dropped = {e["what"]: e["dropped"] for e in events_by_test(doc["dir"] / "twin-events.jsonl")
+               ["teardown.sigkill.dma_bleed"] if e.get("dropped")}
+    assert {"ring0 flush", "ring3 flush"} <= set(dropped), dropped
+    rs = tests["teardown.sigkill.reset_state"]["evidence"]["reset_state"]
+    assert rs["tenant_set"] == {"RING0_CONTROL": "0x10", "RINGLAST_CONTROL": "0x10"} and rs["left_set"] == {}, rs
     # bcm-flexrm-mailbox probes the twin through virt's GICv3 ITS and finds exactly the live rings
     native = tests["native.probe"]
     assert native["verdict"] == "pass" and native["evidence"]["driver"] == "brcm-flexrm-mbox", native
@@ -40,6 +47,9 @@ def test_handler_without_the_ring_shutdown_fails_every_dma_bleed(suite_runs):
     tests = {t["id"]: t for t in suite_runs("qemu-iproc", "debian:6.1", NO_FLUSH)["tests"]}
     v = {k: t["verdict"] for k, t in tests.items()}
     assert all(v[f"teardown.{x}.dma_bleed"] == "fail" for x in VARIANTS), v
+    # the twin saw the live rings fetch descriptors from the freed window during the gap
+    assert all(tests[f"teardown.{x}.dma_bleed"]["evidence"]["gap_dma_reads"] > 0 for x in VARIANTS)
+    assert all(v[f"teardown.{x}.reset_state"] == "fail" for x in VARIANTS), v
     assert v["reset.ioctl"] == "fail", tests["reset.ioctl"]
     assert all(v[f"control.null_reset.{x}"] == "pass" for x in VARIANTS), v
     assert all(v[f"teardown.{x}.irq_bleed"] == "skip" for x in VARIANTS), v

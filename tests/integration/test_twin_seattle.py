@@ -23,6 +23,13 @@ def test_amd_xgbe_handler_against_the_twin(suite_runs):
     # amd-xgbe's own probe and open reset the PCS and the DMA too (native.probe): only the resets
     # while the sigkill teardown ran (the tenant's death, then the next open) are the handler's.
     assert {"PCS", "DMA_MR.SWR"} <= set(by_test["teardown.sigkill.dma_bleed"]), by_test
+    # The tenant ran all four channels and made its non-default settings; the gap shows them reset,
+    # and the AN interrupt line (SPI 105) low.
+    sigkill = {t["id"]: t for t in doc["tests"]}["teardown.sigkill.reset_state"]["evidence"]
+    assert {"DMA_MR", "PCS_CTRL1", "AN_INTMASK", "AN_INT", "CH3_RCR"} <= set(sigkill["reset_state"]["tenant_set"]), \
+        sigkill
+    irq = {t["id"]: t for t in doc["tests"]}["teardown.sigkill.irq_bleed"]["evidence"]["gap_irq"]
+    assert set(irq["line_high_ms"]) == {"101", "102", "103", "104", "105"}, irq
     native = next(t for t in doc["tests"] if t["id"] == "native.probe")["evidence"]
     assert native["driver"] == "amd-xgbe" and native["up_rc"] == 0 and "UP" in native["link"][0], native
     assert "MTL TX queue 0 flush" in by_test["native.probe"], "amd-xgbe's open path never flushed the TX queue"

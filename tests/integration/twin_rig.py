@@ -30,16 +30,21 @@ def settle(engine, steps: int = 3) -> None:
         time.sleep(0.001)
 
 
-def resets_by_test(log) -> dict[str, list[str]]:
-    """A suite run's twin event log: its reset events grouped by the test during which they
+def events_by_test(log, kind: str = "reset") -> dict[str, list[dict]]:
+    """A suite run's twin event log: its events of ``kind`` grouped by the test during which they
     happened (the suite writes a {"kind": "test"} mark as each test starts), so a check can tell
     the reset handler's resets from the native driver's."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[dict]] = {}
     current = "(before any test)"
     for line in log.read_text().splitlines():
         e = json.loads(line)
         if e["kind"] == "test":
             current = e["id"]
-        elif e["kind"] == "reset":
-            out.setdefault(current, []).append(e["what"])
+        elif e["kind"] == kind:
+            out.setdefault(current, []).append(e)
     return out
+
+
+def resets_by_test(log) -> dict[str, list[str]]:
+    """What each reset event of a suite run's twin log reset, grouped by test (events_by_test)."""
+    return {test: [e["what"] for e in evs] for test, evs in events_by_test(log).items()}

@@ -148,3 +148,20 @@ def test_a_tenant_held_in_the_kernel_before_it_armed_is_the_kernels_fail():
     assert platform.wait_armed(armed, 7, deadline_s=0.2) is True
     gone = _Script([("cat /tmp/tenant.log", ['{"event": "error", "op": "VFIO_GROUP_GET_DEVICE_FD"}', "VFIO-HIL-GONE"])])
     assert platform.wait_armed(gone, 7, deadline_s=0.2) is False
+
+
+def test_reset_state_names_what_the_tenant_set_and_what_the_gap_still_shows():
+    rs = platform.reset_state(T, RUNNING, RESET)
+    assert rs["tenant_set"] == {"DMA_CONTROL": "0x2", "DMA_INTR_ENA": "0x10040", "XGMAC_CONTROL": "0x4"}
+    assert rs["left_set"] == {} and rs["checked"] == sorted(T.dut_quiescence)
+    # The MAC's RX enable survives (a handler without its MAC disable): only that is left.
+    assert platform.reset_state(T, RUNNING, {**RESET, "XGMAC_CONTROL": "0x4"})["left_set"] == {"XGMAC_CONTROL": "0x4"}
+
+
+def test_seattles_expectations_cover_every_channel_and_the_tenants_non_default_settings():
+    seattle = get_target("qemu-seattle")
+    for reg in ("DMA_MR", "PCS_CTRL1", "AN_INTMASK", "AN_INT", *(f"CH{c}_{r}" for c in range(4) for r in ("RCR", "IER"))):
+        assert reg in seattle.dut_quiescence, reg
+    # DMA_MR.INTM is what shows a software reset ran: SWR itself reads 0 either way.
+    assert int(seattle.dut_quiescence["DMA_MR"], 16) & 0x3000
+    assert "AN_INTMASK" in seattle.dut_irq_enable_registers
