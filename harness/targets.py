@@ -132,6 +132,10 @@ class TargetProfile:
     # Set (to the reason) for a device with no wired interrupt, e.g. FlexRM, whose MSIs are DMA
     # writes: its irq_bleed checks are `skip` with this reason and the DMA canary covers the MSIs.
     dut_no_wired_irq: str | None = attrs.field(default=None, validator=attrs.validators.optional(_nonempty_str))
+    # Why the suite cannot watch what the device transmits after its owner died (no transmit
+    # path, or one that cannot send by itself here); unset means the agent runs TX and the
+    # frames the device sends on its backend are captured.
+    dut_no_tx: str | None = attrs.field(default=None, validator=attrs.validators.optional(_nonempty_str))
     # noiommu: vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1); iommu: a real IOMMU
     iommu_mode: str = attrs.field(default="noiommu", validator=attrs.validators.in_(["noiommu", "iommu"]))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))

@@ -3,7 +3,10 @@
 QEMU's `-nic socket,udp=127.0.0.1:PEER,localaddr=127.0.0.1:LOCAL` receives
 frames as UDP datagrams on LOCAL (one frame each) and sends the guest's frames
 to PEER. The feeder owns PEER and sends to LOCAL at a fixed rate, on loopback
-only, for at most ``max_seconds``.
+only, for at most ``max_seconds``. What arrives on PEER is what the device under
+test transmitted (QEMU's NIC model, or a twin's TX path, which sends there too):
+the feeder keeps each frame's arrival time and length, so a check can ask what
+the device sent while nobody owned it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class FrameFeeder:
         self._thread: threading.Thread | None = None
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", ports.peer))
+        self._sock.setblocking(False)
+        self._lock = threading.Lock()
+        # (host monotonic s, length, first 64 bytes) of every frame the device transmitted
+        self.transmitted: list[tuple[float, int, bytes]] = []
 
     def __enter__(self) -> "FrameFeeder":
         self._thread = threading.Thread(target=self._run, name="frame-feeder", daemon=True)
@@ -77,4 +84,24 @@ class FrameFeeder:
             self._sock.sendto(frame(self.sent), ("127.0.0.1", self.ports.local))
             self.sent += 1
             next_send += period
+            self._drain()
             self._stop.wait(max(0.0, next_send - time.monotonic()))
+
+    def _drain(self) -> None:
+        """Take what the device transmitted (it arrives on our PEER socket) off the socket."""
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except (BlockingIOError, OSError):
+                return
+            with self._lock:
+                self.transmitted.append((time.monotonic(), len(data), data[:64]))
+
+    def transmitted_between(self, start: float, end: float) -> dict:
+        """The frames the device transmitted between host monotonic ``start`` and ``end``: how many,
+        their bytes, and the first one's head (hex) as evidence of what went out."""
+        self._drain()
+        with self._lock:
+            frames = [f for f in self.transmitted if start <= f[0] < end]
+        return {"frames": len(frames), "bytes": sum(f[1] for f in frames),
+                "first_head": frames[0][2].hex() if frames else None}

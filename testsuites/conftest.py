@@ -60,11 +60,11 @@ def twin(booted, profile):
         return
     from harness.twins.runtime import RunningTwin
 
-    local, _ = (int(p) for p in os.environ["VFIO_HIL_DUT_PORTS"].split(","))
+    local, peer = (int(p) for p in os.environ["VFIO_HIL_DUT_PORTS"].split(","))
     power = booted["strategy"].power
     running = RunningTwin(profile, os.environ["VFIO_HIL_TWIN_SOCKET"], local,
                           Path(os.environ["VFIO_HIL_RUN_DIR"]) / "twin-events.jsonl",
-                          qemu_death=getattr(power, "death_report", None))
+                          qemu_death=getattr(power, "death_report", None), dut_peer_port=peer)
     _RUNNING_TWINS.append(running)
     yield running
     _RUNNING_TWINS.remove(running)

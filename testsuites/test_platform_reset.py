@@ -68,9 +68,9 @@ def test_info_flag(dut_bound, ssh, profile, evidence):
     assert devices[0]["reset"], f"VFIO_DEVICE_GET_INFO flags {devices[0]['flags']} lack VFIO_DEVICE_FLAGS_RESET"
 
 
-def _teardown(runs, key, ssh, profile, variant, twin, evidence):
+def _teardown(runs, key, ssh, profile, variant, twin, evidence, capture=None):
     if key not in runs:
-        runs[key] = platform.run_variant(ssh, profile, variant, twin)
+        runs[key] = platform.run_variant(ssh, profile, variant, twin, capture)
     ev = runs[key]
     stuck = platform.stuck_reason(ev)
     if stuck:                         # the kernel hung in the release path: every check of it fails
@@ -81,9 +81,9 @@ def _teardown(runs, key, ssh, profile, variant, twin, evidence):
 
 @pytest.mark.vfio_id("teardown.{variant}.dma_bleed")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """No canary byte in the DMA window changes between the death and the next open."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(ev)
     assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
     assert not ev["gap_dma_reads"], (f"the device made {ev['gap_dma_reads']} DMA reads (descriptor fetches) of "
@@ -91,10 +91,10 @@ def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
 
 
 @pytest.mark.vfio_id("teardown.child_holds_fd.holder_keeps_device")
-def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, evidence):
+def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, traffic, evidence):
     """While a forked child still holds the fd, the device has an owner: the kernel must not
     reset it, so DMA goes on. A kernel that resets early is a finding of its own, not a bleed."""
-    ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin, evidence)
+    ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin, evidence, traffic)
     evidence.update(while_holder_lives=ev["while_holder_lives"], tenant_killed_ms=ev["tenant_killed_ms"])
     assert ev["while_holder_lives"]["changed"] > 0, \
         "the device stopped while a child still held its fd: reset without the last close"
@@ -102,11 +102,11 @@ def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, evide
 
 @pytest.mark.vfio_id("teardown.{variant}.irq_bleed")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """Between the death and the next open (which would run the handler again) the device neither
     drives its interrupt line nor keeps a source enabled: its status and enable registers read
     through /dev/mem every 100 ms and, on a twin, the line's level from the twin itself."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_irq=ev["gap_irq"], timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
     if profile.dut_no_wired_irq:
@@ -119,12 +119,12 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, varian
 
 @pytest.mark.vfio_id("teardown.{variant}.reset_state")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_reset_state(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_teardown_reset_state(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """At the end of the gap (death, then the release-time reset, and nobody has opened the device)
     every register the profile names reads its documented reset value, among them every setting
     the tenant made: its DMA and interrupt enables and its non-default modes (e.g. XGBE's PCS
     loopback and DMA_MR.INTM). The expectations are the device's (dut_quiescence), not the handler's."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     rs = ev["reset_state"]
     evidence.update(variant=variant, reset_state=rs, gap_last=ev["gap_irq"]["last"])
     if not rs["tenant_set"]:
@@ -134,12 +134,28 @@ def test_teardown_reset_state(dut_bound, ssh, profile, twin, teardown_runs, vari
                                 f"{rs['tenant_set']})")
 
 
+@pytest.mark.vfio_id("teardown.{variant}.tx_leak")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_tx_leak(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
+    """Between the death and the next open the device transmits nothing on its backend: a device
+    that keeps reading memory (the window, now the next user's, holds the canary) and sends it
+    out is a leak. The frames are captured where the device's backend delivers them."""
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
+    evidence.update(variant=variant, gap_tx=ev["gap_tx"])
+    if profile.dut_no_tx:
+        pytest.skip(profile.dut_no_tx)
+    platform.check_tx_wiring(profile, ev)
+    tx = ev["gap_tx"]
+    assert not platform.tx_leaked(ev), (f"after the tenant died the device transmitted {tx['frames']} frames "
+                                        f"({tx['bytes']} bytes; the first begins {tx['first_head'][:48]})")
+
+
 @pytest.mark.vfio_id("teardown.{variant}.next_open")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """The next user can open the device after the abnormal teardown (for kill_during_ioctl, a
     death inside SET_IRQS/GET_REGION_INFO must not leave the device unusable)."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt)
     assert nt["opened"], f"the next tenant could not open the device: {nt['refused']}"
@@ -147,10 +163,10 @@ def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, varian
 
 @pytest.mark.vfio_id("teardown.{variant}.next_tenant_irq")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """The next tenant, registering its eventfd before anything else, gets no IRQ and does not
     find interrupts armed: what the open-time reset leaves."""
-    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt, timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
@@ -263,15 +279,19 @@ def null_reset_loaded(dut_bound, ssh, profile):
 
 @pytest.mark.vfio_id("control.null_reset.{variant}")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs, variant, evidence):
+def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """The same teardown with a handler that does nothing: each measurement the variant's checks
     rest on must see bleed, or they prove nothing (results.apply_controls makes them inconclusive).
     IRQ bleed is proven only by IRQs delivered to the next tenant's eventfd; register state is
     evidence, not proof."""
-    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin, evidence)
+    ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
+    if not profile.dut_no_tx:
+        platform.check_tx_wiring(profile, ev)
+        assert platform.tx_leaked(ev), \
+            f"the device transmitted nothing in the gap without the reset ({ev['gap_tx']}): tx_leak could not see a leak"
     assert ev["reset_state"]["left_set"], \
         "every register read its reset value in the gap without the reset: reset_state could not see a leftover"
     if not profile.dut_no_wired_irq:     # else its MSIs are DMA writes, counted by the canary above

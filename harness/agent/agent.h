@@ -105,11 +105,16 @@ struct agent_device_ops {
 	 * services the device every report period, and IRQ counts read 0 with
 	 * "wired_irq": false so the harness can tell "none seen" from "none possible". */
 	unsigned int irq_index;
+	/* The ops also run a transmit path (arm_dma starts it, service and rearm_window hand its
+	 * descriptors back): after its owner's death such a device can read memory and send it
+	 * out, which the harness captures on the device's backend. */
+	bool transmits;
 	/* Returns 0 if `dev` is this kind of device (reads registers, writes none). */
 	int (*probe)(struct agent_vfio_device *dev);
 	/* Puts the device into a known idle state; raises no interrupt, does no DMA. */
 	int (*init)(struct agent_vfio_device *dev);
-	/* Lays a receive ring into `win` and starts DMA into it; returns at once. */
+	/* Lays a receive ring into `win` and starts DMA into it (and, with transmits, a
+	 * transmit ring of frames in `win`, started); returns at once. */
 	int (*arm_dma)(struct agent_vfio_device *dev, struct agent_dma_window *win);
 	/* Enables the device's interrupt sources; interrupts arrive on the VFIO eventfds. */
 	int (*arm_irq)(struct agent_vfio_device *dev);

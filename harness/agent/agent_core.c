@@ -334,6 +334,7 @@ int agent_cmd_tenant(int argc, char **argv)
 	agent_json_int(&j, "pid", getpid());
 	agent_json_hex(&j, "window", phys);
 	agent_json_bool(&j, "wired_irq", wired_irq(&s));
+	agent_json_bool(&j, "transmits", s.ops->transmits);
 	agent_json_end(&j);
 	agent_quiescence(s.ops, &s.dev, "quiescence");
 	if (has_flag(argc, argv, "--fork-holder")) {

@@ -4,7 +4,8 @@
  * its own ring in the window, their per-channel interrupts (VFIO IRQ index 1
  * is channel 0's: index 0 is the device interrupt, 1-4 the channels, 5 the
  * auto-negotiation interrupt, as amd,per-channel-interrupt lays them out; the
- * core listens on channel 0's), and the non-default settings a driver makes
+ * core listens on channel 0's), channel 0 transmitting a ring of frames from
+ * the window, and the non-default settings a driver makes
  * (amd-xgbe's per-channel interrupt mode DMA_MR.INTM, a PCS loopback, an AN
  * restart with the AN interrupts unmasked). Registers and descriptors from
  * drivers/net/ethernet/amd/xgbe/xgbe-common.h; the XPCS MMD window as
@@ -19,6 +20,11 @@
 #define MAC_VR                  0x0110
 #define DMA_MR                  0x3000
 #define CH_BASE(c)              (0x3100 + 0x80 * (c))
+#define CH_TCR                  0x04
+#define CH_TDLR_HI              0x10
+#define CH_TDLR_LO              0x14
+#define CH_TDTR_LO              0x24
+#define CH_TDRLR                0x30
 #define CH_RCR                  0x08
 #define CH_RDLR_HI              0x18
 #define CH_RDLR_LO              0x1c
@@ -29,6 +35,7 @@
 #define CHANNELS                4       /* the tree's four channel interrupts */
 
 #define DMA_MR_INTM_1           (1u << 12)   /* DMA_MR.INTM (bits 13:12) = 1, as amd-xgbe sets it */
+#define TCR_ST                  0x00000001
 #define RCR_SR                  0x00000001
 #define RCR_RBSZ_2048           (2048u << 1)
 #define IER_RIE                 0x00000040
@@ -47,9 +54,15 @@
 
 #define RDES3_OWN               0x80000000u
 #define RDES3_INTE              0x40000000u
+#define TDES3_OWN               0x80000000u
+#define TDES3_FD                0x20000000u
+#define TDES3_LD                0x10000000u
 #define RING_ENTRIES            16
 #define BUF_SIZE                2048
 #define BUFFERS_OFFSET          4096
+#define TX_RING_OFFSET          0x800
+#define TX_BUFFERS_OFFSET       (BUFFERS_OFFSET + CHANNELS * RING_ENTRIES * BUF_SIZE)
+#define TX_FRAME_LEN            600
 
 struct xgbe_desc {                      /* struct xgbe_ring_desc */
 	uint32_t desc0, desc1, desc2, desc3;
@@ -115,6 +128,19 @@ static void xgbe_give(struct agent_dma_window *win, unsigned int c, unsigned int
 	d->desc3 = RDES3_OWN | RDES3_INTE;
 }
 
+/* Hands TX entry i to the device: one TX_FRAME_LEN frame from its buffer in the window
+ * (whatever the buffer holds: after a canary fill, the canary, i.e. the next user's memory). */
+static void xgbe_give_tx(struct agent_dma_window *win, unsigned int i)
+{
+	volatile struct xgbe_desc *d = (volatile struct xgbe_desc *)(win->va + TX_RING_OFFSET) + i;
+	uint64_t buf = win->phys + TX_BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
+
+	d->desc0 = (uint32_t)buf;
+	d->desc1 = (uint32_t)(buf >> 32);
+	d->desc2 = TX_FRAME_LEN;
+	d->desc3 = TDES3_OWN | TDES3_FD | TDES3_LD | TX_FRAME_LEN;
+}
+
 static void xgbe_rearm_window(struct agent_dma_window *win)
 {
 	unsigned int c, i;
@@ -122,14 +148,24 @@ static void xgbe_rearm_window(struct agent_dma_window *win)
 	for (c = 0; c < CHANNELS; c++)
 		for (i = 0; i < RING_ENTRIES; i++)
 			xgbe_give(win, c, i);
+	for (i = 0; i < RING_ENTRIES; i++)
+		xgbe_give_tx(win, i);
 }
 
 static int xgbe_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window *win)
 {
-	unsigned int c;
+	uint64_t tphys = win->phys + TX_RING_OFFSET;
+	unsigned int c, i;
 
-	if (win->size < BUFFERS_OFFSET + CHANNELS * RING_ENTRIES * BUF_SIZE)
+	if (win->size < TX_BUFFERS_OFFSET + RING_ENTRIES * BUF_SIZE)
 		return -1;
+	for (i = 0; i < RING_ENTRIES; i++) {        /* the tenant's own frames: broadcast, its payload */
+		volatile uint8_t *f = win->va + TX_BUFFERS_OFFSET + (uint64_t)i * BUF_SIZE;
+		unsigned int k;
+
+		for (k = 0; k < TX_FRAME_LEN; k++)
+			f[k] = k < 6 ? 0xff : (uint8_t)('T' + i);
+	}
 	xgbe_rearm_window(win);
 	agent_wr(dev, DMA_MR, agent_rd(dev, DMA_MR) | DMA_MR_INTM_1);
 	for (c = 0; c < CHANNELS; c++) {
@@ -142,6 +178,11 @@ static int xgbe_arm_dma(struct agent_vfio_device *dev, struct agent_dma_window *
 			 (uint32_t)(rphys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
 		agent_wr(dev, CH_BASE(c) + CH_RCR, RCR_RBSZ_2048 | RCR_SR);
 	}
+	agent_wr(dev, CH_BASE(0) + CH_TDLR_HI, (uint32_t)(tphys >> 32));
+	agent_wr(dev, CH_BASE(0) + CH_TDLR_LO, (uint32_t)tphys);
+	agent_wr(dev, CH_BASE(0) + CH_TDRLR, RING_ENTRIES - 1);
+	agent_wr(dev, CH_BASE(0) + CH_TDTR_LO, (uint32_t)(tphys + (RING_ENTRIES - 1) * sizeof(struct xgbe_desc)));
+	agent_wr(dev, CH_BASE(0) + CH_TCR, TCR_ST);
 	/* A PCS loopback: a setting the next user must not inherit. */
 	mmd_write(dev, MMD_PCS, MDIO_CTRL1, mmd_read(dev, MMD_PCS, MDIO_CTRL1) | CTRL1_LOOPBACK);
 	return 0;
@@ -175,6 +216,14 @@ static int xgbe_service(struct agent_vfio_device *dev, struct agent_dma_window *
 			}
 		}
 	}
+	for (i = 0; i < RING_ENTRIES; i++) {         /* sent frames go out again: TX never runs dry */
+		volatile struct xgbe_desc *d = (volatile struct xgbe_desc *)(win->va + TX_RING_OFFSET) + i;
+
+		if (!(d->desc3 & TDES3_OWN)) {
+			frames++;
+			xgbe_give_tx(win, i);
+		}
+	}
 	return frames;
 }
 
@@ -201,6 +250,13 @@ static int xgbe_read_quiescence(struct agent_vfio_device *dev, struct agent_json
 		agent_json_hex(j, key, ier);
 		snprintf(key, sizeof(key), "CH%d_SR", c);
 		agent_json_hex(j, key, sr);
+		if (c == 0) {
+			uint32_t tcr = agent_rd(dev, CH_BASE(0) + CH_TCR);
+
+			agent_json_hex(j, "CH0_TCR", tcr);
+			busy += !!(tcr & TCR_ST);
+			running |= (tcr & TCR_ST) != 0;
+		}
 		busy += !!(rcr & RCR_SR) + !!ier;
 		armed |= ier != 0;
 		pending |= (sr & ier & SR_DEFINED) != 0;
@@ -227,6 +283,7 @@ const struct agent_device_ops agent_xgbe_ops = {
 	.regs_size = 0x4000,
 	.regs1_size = 0x400,                    /* the XPCS MMD window */
 	.irq_index = 1,
+	.transmits = true,
 	.probe = xgbe_probe,
 	.init = xgbe_init,
 	.arm_dma = xgbe_arm_dma,

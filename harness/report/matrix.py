@@ -41,7 +41,8 @@ QUESTIONS = [("built", "handler built?"), ("autoloaded", "autoloaded on bind?"),
              ("deprecation", "deprecation message?"), ("overall", "overall")]
 # "effective" is judged on the gap checks (what the death left, before any open); a variant's
 # control, not reset.ioctl's own, shows what the device does without the handler.
-_BLEED = re.compile(r"^teardown\.[\w-]+\.(dma|irq)_bleed$")
+_BLEED = re.compile(r"^teardown\.[\w-]+\.(dma_bleed|irq_bleed|tx_leak)$")
+_KIND = {"dma_bleed": "DMA", "irq_bleed": "IRQ", "tx_leak": "TX"}
 _CONTROL = re.compile(r"^control\.null_reset\.(?!reset_ioctl$)([\w-]+)$")
 
 
@@ -93,11 +94,12 @@ def effective(run: Run) -> Cell:
         return Cell(f"no: bleed in {len(failed)} of {len(bleed)} checks ({', '.join(failed)})", "bad")
     checked = [t for t in bleed if not _not_applicable(t)]
     if checked and all(t.verdict is Verdict.PASS for t in checked):
-        kinds = sorted({_BLEED.match(t.id).group(1).upper() for t in checked})
+        kinds = [k for m, k in _KIND.items() if any(_BLEED.match(t.id).group(1) == m for t in checked)]
+        kinds = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
         variants = len({t.id.split(".")[1] for t in checked})
         na = sorted({t.reason for t in bleed if _not_applicable(t)})
         why = f"; {len(bleed) - len(checked)} checks not applicable: {'; '.join(na)}" if na else ""
-        return Cell(f"yes: no {' or '.join(kinds)} after teardown in all {variants} variants{why}", "good")
+        return Cell(f"yes: no {kinds} after teardown in all {variants} variants{why}", "good")
     return Cell(f"unknown ({_not_proven([t for t in bleed if t.verdict is not Verdict.PASS])})", "unknown")
 
 

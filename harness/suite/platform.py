@@ -280,7 +280,7 @@ def bleed_profile(tl: dict) -> dict:
     return {"bytes": total, "rate_bytes_per_s": round(total / span_s), "ran_dry_ms": ran_dry}
 
 
-def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
+def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) -> dict:
     """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open.
 
     The moment of death (t = 0 of the timeline) is when the device lost its last owner: the
@@ -337,6 +337,8 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None) -> dict:
     evidence["gap_irq"] = gap_irq(regs, twin.line_high_ms(gap_from, gap_to) if twin is not None else None)
     # Descriptor fetches are DMA reads of memory that is no longer the tenant's: only a twin sees them.
     evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, gap_to) if twin is not None else None
+    # What the device sent out on its backend while nobody owned it: memory read and leaked.
+    evidence["gap_tx"] = capture.transmitted_between(gap_from, gap_to) if capture is not None else None
     evidence["reset_state"] = reset_state(t, one(tenant, "quiescence"), regs[-1])
     nt = next_tenant(ssh, t)
     evidence["timeline"] = timeline(death_ms, tenant, samples, evidence["gap_fill"], nt)
@@ -384,6 +386,19 @@ def next_tenant_irq_bled(t: TargetProfile, evidence: dict) -> bool:
     interrupt sources still armed (then any event raises one)."""
     nt = evidence["next_tenant"]
     return nt["irqs"] > 0 or irq_armed(t, nt["quiescence"])
+
+
+def check_tx_wiring(t: TargetProfile, evidence: dict) -> None:
+    """The agent and the profile must agree whether the tenant runs a transmit path; else the
+    capture measures nothing (an idle TX sends nothing, with or without a reset)."""
+    transmits = evidence["armed"].get("transmits", False)
+    if transmits == bool(t.dut_no_tx):
+        raise InfrastructureError(f"the agent's ops for {t.dut_compatible} say transmits={transmits}, but the profile "
+                                  f"{t.source_file} says dut_no_tx={t.dut_no_tx!r}")
+
+
+def tx_leaked(evidence: dict) -> bool:
+    return bool((evidence.get("gap_tx") or {}).get("frames"))
 
 
 def check_irq_wiring(t: TargetProfile, evidence: dict) -> None:

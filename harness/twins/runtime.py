@@ -123,16 +123,17 @@ def twin_policy(text: str) -> dict:
     return out
 
 
-def make_twin(kind: str, base: int, frames, policy: dict | None = None):
-    """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``, with
-    ``policy`` overriding its named modelling policies."""
+def make_twin(kind: str, base: int, frames, policy: dict | None = None, tx_sink=None):
+    """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``,
+    transmitting into ``tx_sink`` (a NIC twin), with ``policy`` overriding its named modelling
+    policies."""
     shape, policy = SHAPES.get(kind), policy or {}
     try:
         if kind == "xgmac":
             return XgmacTwin(base, shape.spis[0], frames, **policy)
         if kind == "xgbe":   # windows 0 and 1 are XGMAC and XPCS; SPIs 1-4 the DMA channels, 5 the AN
             return XgbeTwin(base + shape.regs[0][0], base + shape.regs[1][0], shape.spis[1:5], shape.spis[5],
-                            frame_source=frames, **policy)
+                            frame_source=frames, tx_sink=tx_sink, **policy)
         if kind == "flexrm":
             return FlexrmTwin(base, **policy)
     except TypeError as exc:
@@ -162,7 +163,7 @@ class RunningTwin:
     """The engine of a target's twin, fed by the same UDP frame feeder QEMU's own NIC models get."""
 
     def __init__(self, target: TargetProfile, socket_path: Path, dut_local_port: int, log_path: Path,
-                 qemu_death=None):
+                 qemu_death=None, dut_peer_port: int | None = None):
         """``qemu_death``: QtestClient's probe of the QEMU that serves the socket (its driver's
         death_report), so that a twin that cannot reach QEMU says why QEMU is gone."""
         self.q = QtestClient(socket_path, qemu_death=qemu_death)
@@ -170,7 +171,10 @@ class RunningTwin:
         self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
         self.rx.setblocking(False)
         base, _, _ = layout(target)
-        twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")))
+        # What the twin transmits goes where QEMU's own NIC models send theirs: the feeder's port.
+        tx = (lambda frame: self.rx.sendto(frame, ("127.0.0.1", dut_peer_port))) if dut_peer_port else None
+        twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")),
+                         tx_sink=tx)
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.

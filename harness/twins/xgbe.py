@@ -5,8 +5,12 @@ xgbe-common.h; the reset sequence from drivers/vfio/platform/reset/vfio_platform
 - DMA_MR.SWR (0x3000 bit 0): resets every DMA channel and interrupt register, stops DMA,
   then self-clears.
 - Per channel (DMA_CH_BASE 0x3100, stride 0x80): RCR.SR starts/stops RX DMA into the
-  ring at RDLR_HI:LO of RDRLR+1 16-byte descriptors; IER enables, SR is write-one-to-clear
-  status; the channel's SPI is level: SR & IER.
+  ring at RDLR_HI:LO of RDRLR+1 16-byte descriptors; TCR.ST starts/stops TX DMA from the ring
+  at TDLR_HI:LO of TDRLR+1 descriptors: every ``frame_period_s`` the device reads the next
+  descriptor and, if it owns it (TDES3.OWN), reads its buffer (TDES2 length), transmits it on
+  the twin's backend (``tx_sink``: the UDP peer QEMU's own NIC models send to), clears OWN and
+  raises SR.TI; IER enables, SR is write-one-to-clear status; the channel's SPI is level:
+  SR & IER.
 - MTL TX queues (MTL_Q_BASE 0x1100, stride 0x80): TQOMR.FTQ (bit 0), the TX queue flush
   amd-xgbe's open path waits for, self-clears.
 - MAC_TSCR (0x0d00): the timestamp commands TSINIT, TSUPDT and TSADDREG (bits 2, 3, 5),
@@ -39,7 +43,8 @@ CH_STRIDE = 0x80
 MTL_Q_STRIDE, MTL_Q_TQOMR, TQOMR_FTQ = 0x80, 0x00, 1 << 0   # within the "mtlq" window (XGMAC + 0x1100)
 MAC_TSCR, TSCR_COMMANDS = 0x00, (1 << 2) | (1 << 3) | (1 << 5)  # within "tscr" (XGMAC + 0xd00)
 CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDTR_LO, CH_RDRLR, CH_IER, CH_SR = 0x08, 0x18, 0x1c, 0x2c, 0x34, 0x38, 0x60
-SR_RI, SR_RBU, SR_NIS = 1 << 6, 1 << 7, 1 << 15
+CH_TCR, CH_TDLR_HI, CH_TDLR_LO, CH_TDRLR = 0x04, 0x10, 0x14, 0x30
+SR_TI, SR_RI, SR_RBU, SR_NIS = 1 << 0, 1 << 6, 1 << 7, 1 << 15
 SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural bits only) a visible change
 PCS_SELECT = 0xff << 2
 MMD_PCS, MMD_AN = 3, 7
@@ -62,12 +67,12 @@ class XgbeTwin(Twin):
     def __init__(self, xgmac_base: int, xpcs_base: int, channel_spis: list[int], an_spi: int | None = None, *,
                  frame_period_s: float = 0.005, frame_len: int = 1514, swr_latency_s: float = 0.02,
                  pcs_reset_latency_s: float = 0.005, an_latency_s: float = 0.01, swr_completes: bool = True,
-                 frame_source=None):
+                 frame_source=None, tx_sink=None):
         self.channels = len(channel_spis)
         self.channel_spis, self.an_spi = channel_spis, an_spi
         # Frames from ``frame_source`` (the UDP feeder) go to channel 0; without one, every started
         # channel receives a synthesised frame every frame_period_s.
-        self.frame_source = frame_source
+        self.frame_source, self.tx_sink = frame_source, tx_sink
         self.windows = {"mac": (xgmac_base, 0x200), "dma": (xgmac_base + 0x3000, 0x100),
                         "ch": (xgmac_base + 0x3100, CH_STRIDE * self.channels),
                         "mtlq": (xgmac_base + 0x1100, MTL_Q_STRIDE * self.channels),
@@ -86,6 +91,9 @@ class XgbeTwin(Twin):
         self.tscr_pending = False
         self.rx_cur = [0] * self.channels
         self.next_frame = [0.0] * self.channels
+        self.tx_cur = [0] * self.channels
+        self.next_tx = [0.0] * self.channels
+        self.transmitted = 0
         self.frames = 0
 
     def attach(self, engine) -> None:
@@ -126,6 +134,9 @@ class XgbeTwin(Twin):
             elif reg == CH_RCR and new & 1 and not old & 1:
                 self.rx_cur[ch] = 0
                 self.next_frame[ch] = time.monotonic()
+            elif reg == CH_TCR and new & 1 and not old & 1:
+                self.tx_cur[ch] = 0
+                self.next_tx[ch] = time.monotonic()
         elif window == "mtlq" and offset % MTL_Q_STRIDE == MTL_Q_TQOMR and new & TQOMR_FTQ:
             self.tx_flushing.add(offset // MTL_Q_STRIDE)      # nothing queued: done on the next step
         elif window == "tscr" and offset == MAC_TSCR and new & TSCR_COMMANDS:
@@ -180,6 +191,10 @@ class XgbeTwin(Twin):
             if self.select >> 8 == MMD_PCS:
                 self._show_page()
         # Until a software reset completes the device runs on (the reset takes effect when it is done).
+        for ch in range(self.channels):
+            if self._ch(ch, CH_TCR) & 1 and now >= self.next_tx[ch]:
+                self.next_tx[ch] = now + self.frame_period_s
+                self._transmit(ch)
         if self.frame_source is not None:
             for frame in self.frame_source():
                 started = [ch for ch in range(self.channels) if self._ch(ch, CH_RCR) & 1]
@@ -196,10 +211,31 @@ class XgbeTwin(Twin):
         for ch in range(self.channels):
             for reg in range(0, CH_STRIDE, 4):
                 self._set_ch(ch, reg, 0)
-            self.rx_cur[ch] = 0
+            self.rx_cur[ch] = self.tx_cur[ch] = 0
         self.engine.set_reg("dma", DMA_ISR, 0)
         self.engine.set_reg("dma", DMA_MR, 0)          # SWR self-clears; INTM and the rest to reset values
         self.engine.log.add("reset", what="DMA_MR.SWR")
+
+    def _transmit(self, ch: int) -> None:
+        """The next TX descriptor: if the device owns it, read its buffer and send it out."""
+        base = (self._ch(ch, CH_TDLR_HI) << 32) | self._ch(ch, CH_TDLR_LO)
+        count = (self._ch(ch, CH_TDRLR) & 0x3ff) + 1
+        if not base:
+            return
+        desc_addr = base + DESC_SIZE * self.tx_cur[ch]
+        lo, hi, tdes2, tdes3 = struct.unpack("<IIII", self.engine.dma_read_logged(desc_addr, DESC_SIZE,
+                                                                                 f"tx descriptor fetch ch{ch}"))
+        if not tdes3 & RDES3_OWN:
+            return                                 # nothing queued: suspended until one is handed over
+        length = tdes2 & 0x3fff
+        frame = self.engine.dma_read_logged((hi << 32) | lo, length, f"tx buffer ch{ch}") if length else b""
+        if self.tx_sink is not None and frame:
+            self.tx_sink(frame)
+        self.engine.log.add("tx", ch=ch, bytes=len(frame))
+        self.engine.dma_write(desc_addr + 12, struct.pack("<I", tdes3 & ~RDES3_OWN), f"tx descriptor ch{ch}")
+        self.transmitted += 1
+        self.tx_cur[ch] = (self.tx_cur[ch] + 1) % count
+        self._raise(ch, SR_TI)
 
     def _receive(self, ch: int, frame: bytes | None = None) -> None:
         base = (self._ch(ch, CH_RDLR_HI) << 32) | self._ch(ch, CH_RDLR_LO)

@@ -11,10 +11,10 @@ from harness.targets import get_target
 
 
 BOARDS = ["qemu-highbank", "qemu-midway"]
-# A Calxeda board's suite: 5 opening checks, 5 variants x (dma_bleed, irq_bleed, reset_state,
+# A Calxeda board's suite: 5 opening checks, 5 variants x (dma_bleed, irq_bleed, reset_state, tx_leak,
 # next_open, next_tenant_irq) and child_holds_fd's holder check, reset.ioctl, deprecation.message, the two
 # reset_required checks, and the 5 + 1 null-reset controls.
-N_TESTS = 41
+N_TESTS = 46
 
 
 # make test builds one kernel per architecture (armv7 and arm64, Debian stable's 6.1) to stay well

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from harness.errors import InfrastructureError
-from harness.twins.xgbe import CH_IER, CH_RCR, CH_RDLR_LO, CH_RDRLR, CH_SR, SR_RI, XgbeTwin
+from harness.twins.xgbe import (CH_IER, CH_RCR, CH_RDLR_LO, CH_RDRLR, CH_SR, CH_TCR, CH_TDLR_LO, CH_TDRLR, SR_RI, SR_TI,
+                                XgbeTwin)
 
 from .twin_rig import guest, settle, virt_twin, wait_for
 
@@ -19,10 +20,14 @@ XGMAC, XPCS, RING, BUFS, SPI = 0x50000000, 0x50080000, 0x51000000, 0x51100000, 4
 CH0 = XGMAC + 0x3100
 
 
+SENT: list[bytes] = []
+
+
 @pytest.fixture
 def twin(tmp_path):
     log = tmp_path / "twin-events.jsonl"
-    with virt_twin(XgbeTwin(XGMAC, XPCS, [SPI, SPI + 1]), log=log) as (engine, proc):
+    SENT.clear()
+    with virt_twin(XgbeTwin(XGMAC, XPCS, [SPI, SPI + 1], SPI + 2, tx_sink=SENT.append), log=log) as (engine, proc):
         yield engine, proc, log
 
 
@@ -92,6 +97,54 @@ def test_select_and_data_written_in_one_step_reach_the_selected_page(twin):
     wait_for(engine, lambda q: q.readl(XPCS) & 0x8000 == 0)
     settle(engine)
     assert '"what": "PCS"' in log.read_text(), "the PCS reset went to the page selected before"
+
+
+def test_tx_sends_owned_descriptors_buffers_and_hands_them_back(twin):
+    """TX DMA reads each descriptor the device owns and its buffer, sends the frame on the twin's
+    backend, clears OWN and raises SR.TI; a descriptor it does not own stops it."""
+    engine, _, log = twin
+    txring, buf = RING + 0x800, BUFS + 0x10000
+
+    def arm(q):
+        for i in range(2):
+            q.write(buf + 2048 * i, bytes([0xa5 + i]) * 64)
+            q.write(txring + 16 * i, struct.pack("<IIII", buf + 2048 * i, 0, 64, (1 << 31) | (3 << 28) | 64))
+        q.write(txring + 32, bytes(16))                          # the third: the host's, not the device's
+        q.writel(CH0 + CH_TDLR_LO, txring)
+        q.writel(CH0 + CH_TDRLR, 3)
+        q.writel(CH0 + CH_TCR, 1)
+    guest(engine, arm)
+    wait_for(engine, lambda q: not q.readl(txring + 16 + 12) & (1 << 31))
+    settle(engine)
+    assert SENT == [bytes([0xa5]) * 64, bytes([0xa6]) * 64], SENT
+    assert guest(engine, lambda q: q.readl(CH0 + CH_SR)) & SR_TI
+    reads = [json.loads(line) for line in log.read_text().splitlines() if '"dma_read"' in line]
+    assert any("tx buffer" in r["what"] for r in reads) and any("tx descriptor" in r["what"] for r in reads)
+
+
+def test_auto_negotiation_latches_its_interrupt_until_cleared_or_masked(twin):
+    """An AN restart completes and latches AN_INT; the AN line is AN_INT & AN_INTMASK; writing 0
+    clears a bit (the handler's AN_INTMASK = 0 and AN_INT = 0)."""
+    engine, _, _ = twin
+    an_spi = SPI + 2
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x780))
+    settle(engine)
+    guest(engine, lambda q: q.writel(XPCS + 4, 0x7))                         # AN_INTMASK (0x8001)
+    settle(engine)                   # a data write and a new select in one step go to the new page (README, 4)
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x700))
+    settle(engine)
+    guest(engine, lambda q: q.writel(XPCS, 0x1200))                          # AN CTRL1: enable | restart
+    wait_for(engine, lambda q: q.readl(XPCS) == 0x1000)                      # restart self-clears
+    wait_for(engine, lambda q: engine.lines.pending(an_spi))
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x780))
+    settle(engine)
+    assert guest(engine, lambda q: q.readl(XPCS + 8)) & 1                    # AN_INT.CMPLT
+    guest(engine, lambda q: q.writel(XPCS + 4, 0))                           # mask: the line drops...
+    wait_for(engine, lambda q: not engine.lines.pending(an_spi))
+    assert guest(engine, lambda q: q.readl(XPCS + 8)) & 1                    # ...the status stays latched
+    guest(engine, lambda q: q.writel(XPCS + 8, 0))                           # clear
+    settle(engine)
+    assert guest(engine, lambda q: q.readl(XPCS + 8)) == 0
 
 
 def test_a_dead_qemu_makes_the_twin_report_an_error(twin):

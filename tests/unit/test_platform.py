@@ -165,3 +165,16 @@ def test_seattles_expectations_cover_every_channel_and_the_tenants_non_default_s
     # DMA_MR.INTM is what shows a software reset ran: SWR itself reads 0 either way.
     assert int(seattle.dut_quiescence["DMA_MR"], 16) & 0x3000
     assert "AN_INTMASK" in seattle.dut_irq_enable_registers
+
+
+def test_tx_wiring_and_leak():
+    seattle = get_target("qemu-seattle")
+    ev = {"armed": {"transmits": True}, "gap_tx": {"frames": 0, "bytes": 0, "first_head": None}}
+    platform.check_tx_wiring(seattle, ev)
+    assert not platform.tx_leaked(ev)
+    assert platform.tx_leaked({**ev, "gap_tx": {"frames": 16, "bytes": 9600, "first_head": "a5a5"}})
+    assert not platform.tx_leaked({"gap_tx": None})                   # nothing captured: no claim
+    with pytest.raises(InfrastructureError, match="transmits=False.*dut_no_tx=None"):
+        platform.check_tx_wiring(seattle, {"armed": {"transmits": False}})
+    with pytest.raises(InfrastructureError, match="transmits=True"):
+        platform.check_tx_wiring(T, {"armed": {"transmits": True}})  # Highbank's profile: no TX watched
