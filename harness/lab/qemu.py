@@ -19,7 +19,9 @@ import select
 import shlex
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import attr
@@ -34,6 +36,7 @@ from harness.proc import tail_of_file
 LAUNCH_DEADLINE_S = 30.0
 SOFT_SHUTDOWN_S = 10.0
 DEATH_GRACE_S = 2.0      # after the console's EOF, how long QEMU gets to exit before we say so
+QMP_DEADLINE_S = 30.0    # one QMP command's answer (a stop or a port forward takes milliseconds)
 
 
 class QemuDiedError(InfrastructureError):
@@ -85,7 +88,8 @@ class DeadlineQEMUDriver(QEMUDriver):
         self._clientsocket, _ = self._socket.accept()
         self._clientsocket.setblocking(0)
         try:
-            self.qmp = QMPMonitor(self._child.stdout, self._child.stdin)
+            with self._qmp_deadline("the QMP handshake"):
+                self.qmp = QMPMonitor(self._child.stdout, self._child.stdin)
         except QMPError as exc:
             rc = self._child.poll()
             self._reap(kill=True)
@@ -118,9 +122,36 @@ class DeadlineQEMUDriver(QEMUDriver):
                 f"QEMU closed its serial console but still runs (pid {self._child.pid})")
         return data
 
+    @contextmanager
+    def _qmp_deadline(self, what: str):
+        """labgrid's QMP client reads its answer with a blocking readline: a QEMU that is alive but
+        never answers would hang the run. Past QMP_DEADLINE_S our own child is killed, which ends
+        the read, and the wait is reported as QEMU's fault with its stderr tail."""
+        child, fired = self._child, threading.Event()
+
+        def expire():
+            fired.set()
+            child.kill()
+        timer = threading.Timer(QMP_DEADLINE_S, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except Exception as exc:
+            if fired.is_set():
+                child.wait(timeout=DEATH_GRACE_S)
+                raise QemuDiedError(f"QEMU did not answer {what} within {QMP_DEADLINE_S} s and was killed: "
+                                    f"{self.death_report()}") from exc
+            raise
+        finally:
+            timer.cancel()
+
     def monitor_command(self, command, arguments={}):  # noqa: B006 (labgrid's signature)
         try:
-            return super().monitor_command(command, arguments)
+            with self._qmp_deadline(f"QMP {command!r}"):
+                return super().monitor_command(command, arguments)
+        except QemuDiedError:
+            raise
         except (QMPError, OSError, ValueError) as exc:
             died = self._died(f"during QMP {command!r}") if command != "quit" else None
             if died is not None:
@@ -130,7 +161,8 @@ class DeadlineQEMUDriver(QEMUDriver):
     @step()
     def off(self):
         """Soft (QMP quit, bounded) then hard (SIGKILL to our own child); cleanup always runs."""
-        if not self.status:
+        if not self.status or self._child is None:
+            self.status = 0
             return
         try:
             if self._child.poll() is None:
@@ -158,7 +190,10 @@ class DeadlineQEMUDriver(QEMUDriver):
         finally:
             for stream in (child.stdin, child.stdout):
                 if stream:
-                    stream.close()
+                    try:
+                        stream.close()
+                    except OSError:     # a QMP command left buffered for a QEMU that died: nothing to flush to
+                        pass
             if self._clientsocket:
                 self._clientsocket.close()
                 self._clientsocket = None

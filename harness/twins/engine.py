@@ -18,11 +18,15 @@ import json
 import struct
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from harness.errors import InfrastructureError
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestError
+
+
+HISTORY = 200_000
 
 
 class EventLog:
@@ -75,8 +79,10 @@ class TwinEngine:
         self._thread: threading.Thread | None = None
         # (host monotonic s, SPI, level) of every edge the twin drove: what its lines did while
         # nobody watched from the guest (the suite's gap between a death and the next open).
-        self.irq_edges: list[tuple[float, int, int]] = []
-        self.dma_reads: list[float] = []      # host monotonic s of every logged DMA read
+        # Both bounded (an interrupt storm or a run of hours must not grow the harness without end):
+        # the newest HISTORY entries, minutes of a storm, far more than any check's window.
+        self.irq_edges: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
+        self.dma_reads: deque[float] = deque(maxlen=HISTORY)   # host monotonic s of every logged DMA read
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:

@@ -43,3 +43,15 @@ def test_qmp_reports_qemus_death(running_qemu):
     os.kill(running_qemu._child.pid, signal.SIGKILL)
     with pytest.raises(QemuDiedError, match=r"during QMP 'query-status': QEMU exited with status -9; its stderr"):
         running_qemu.monitor_command("query-status")
+
+
+def test_a_qemu_that_stops_answering_qmp_is_killed_at_the_deadline(running_qemu, monkeypatch):
+    """SIGSTOP: alive, but it never answers. labgrid's QMP read would block forever."""
+    import harness.lab.qemu as qemu_mod
+
+    monkeypatch.setattr(qemu_mod, "QMP_DEADLINE_S", 1.0)
+    os.kill(running_qemu._child.pid, signal.SIGSTOP)         # the QEMU this test started
+    started = time.monotonic()
+    with pytest.raises(QemuDiedError, match=r"QEMU did not answer QMP 'query-status' within 1.0 s and was killed"):
+        running_qemu.monitor_command("query-status")
+    assert time.monotonic() - started < 5
