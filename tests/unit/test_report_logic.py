@@ -197,6 +197,10 @@ def test_matrix_markdown_explains_the_overall_verdicts(tmp_path):
     md = render_markdown(build_matrix([run]))
     assert "**BROKEN: reset.required_override (" in md
     assert "first match wins: **removed**" in md and "**needed and working**" in md
+    from harness.report.matrix import render_html
+
+    html = render_html(build_matrix([run]), tmp_path)
+    assert "first match wins: <b>removed</b>" in html and "<b>needed and working</b>" in html
 
 
 def test_matrix_a_failed_control_leaves_the_cell_undecided_never_broken(tmp_path):
