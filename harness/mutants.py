@@ -3,9 +3,11 @@
 tests/patches/mutants.yaml lists rows: one handler patch (or one twin policy, a device fault)
 on one target. For each target the suite runs once unpatched, then once per row, each an
 ordinary `vfio-hil run` into OUT/<row>/; a row's result is the verdicts that differ from the
-unpatched run's. A removed action must turn some verdict to `fail`; a row that flips nothing
-must say why under `finding` (a twin gap, or an action nothing depends on), and a row with a
-finding that does flip something is reported too (the finding is stale). The table goes to
+unpatched run's. A removed action must turn some verdict to `fail`; a row known to flip nothing
+says `expect: none` and why under `finding` (a twin gap, or an action nothing depends on), and
+such a row that does flip something is reported (the finding is stale). A row that flips for a
+reason of the twin's, not the device's, keeps the default `expect: fail` and says so under
+`finding`. The table goes to
 OUT/mutants.md and stdout. Exit 0 when every row is as its data says, 1 when one is not,
 3 when a run could not give verdicts (its build or the lab broke).
 """
@@ -34,6 +36,7 @@ class Row:
     patch: Path | None = None
     policy: str | None = None
     finding: str | None = None
+    expect: str = "fail"          # "fail": some verdict must turn to fail; "none": nothing may
 
 
 def load_rows(path: Path = DATA) -> tuple[str, list[Row]]:
@@ -51,14 +54,19 @@ def load_rows(path: Path = DATA) -> tuple[str, list[Row]]:
             raise UsageError(f"{where}: every row needs 'target' and 'action'")
         if bool(r.get("patch")) == bool(r.get("policy")):
             raise UsageError(f"{where}: give exactly one of 'patch' (in {path.parent}) or 'policy' (name=value)")
-        unknown = set(r) - {"patch", "policy", "target", "action", "finding"}
+        unknown = set(r) - {"patch", "policy", "target", "action", "finding", "expect"}
         if unknown:
             raise UsageError(f"{where}: unknown field(s) {sorted(unknown)}")
+        if r.get("expect", "fail") not in ("fail", "none"):
+            raise UsageError(f"{where}: expect must be 'fail' (the default) or 'none', not {r['expect']!r}")
+        if r.get("expect") == "none" and not r.get("finding"):
+            raise UsageError(f"{where}: a row expected to flip nothing must say why under 'finding'")
         patch = path.parent / r["patch"] if r.get("patch") else None
         if patch is not None and not patch.is_file():
             raise UsageError(f"{where}: no patch {patch}")
         name = patch.stem if patch else "policy-" + r["policy"].replace("=", "-").replace(",", "_")
-        rows.append(Row(name, r["target"], r["action"], patch, r.get("policy"), r.get("finding")))
+        rows.append(Row(name, r["target"], r["action"], patch, r.get("policy"), r.get("finding"),
+                        r.get("expect", "fail")))
     return doc["kernel"], rows
 
 
@@ -81,10 +89,10 @@ def flips(base: dict[str, str], mutant: dict[str, str]) -> dict[str, tuple[str, 
 
 
 def judge(row: Row, changed: dict[str, tuple[str, str]]) -> str:
-    """'flips' (some verdict turned to fail), 'finding' (nothing did, as the row says), or
-    'UNEXPLAINED' / 'STALE FINDING' when the data and the measurement disagree."""
+    """'flips' (some verdict turned to fail, as expected), 'finding' (nothing did, as the row
+    says), or 'UNEXPLAINED' / 'STALE FINDING' when the data and the measurement disagree."""
     to_fail = any(after == "fail" for _, after in changed.values())
-    if row.finding:
+    if row.expect == "none":
         return "STALE FINDING" if to_fail else "finding"
     return "flips" if to_fail else "UNEXPLAINED"
 
@@ -105,7 +113,7 @@ def table(kernel: str, results: list[tuple[Row, str, dict]]) -> str:
              "|---|---|---|---|---|"]
     for row, outcome, changed in results:
         what = _compact(changed) or "none"
-        if row.finding and outcome == "finding":
+        if row.finding:
             what += f" — finding: {row.finding}"
         lines.append(f"| `{row.patch.name if row.patch else row.policy}` | {row.target} | {row.action} | "
                      f"**{outcome}** | {what} |")

@@ -35,7 +35,9 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("kernel: debian:6.1\nrows: [{target: t, action: a}]", "exactly one of 'patch'"),
     ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: x.patch, policy: p=1}]", "exactly one of 'patch'"),
     ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: missing.patch}]", "no patch"),
-    ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: x.patch, expect: 1}]", "unknown field"),
+    ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: x.patch, expects: 1}]", "unknown field"),
+    ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: x.patch, expect: maybe}]", "expect must be"),
+    ("kernel: debian:6.1\nrows: [{target: t, action: a, patch: x.patch, expect: none}]", "must say why"),
 ])
 def test_a_bad_list_is_a_usage_error_naming_the_row_and_field(tmp_path, body, says):
     with pytest.raises(UsageError, match=None) as exc:
@@ -51,9 +53,11 @@ def test_flips_and_judgement():
     row = mutants.Row("r", "t", "the thing")
     assert mutants.judge(row, changed) == "flips"
     assert mutants.judge(row, {"d": ("absent", "pass")}) == "UNEXPLAINED"        # nothing turned to fail
-    found = mutants.Row("r", "t", "the thing", finding="twin gap")
+    found = mutants.Row("r", "t", "the thing", finding="twin gap", expect="none")
     assert mutants.judge(found, {}) == "finding"
     assert mutants.judge(found, changed) == "STALE FINDING"
+    artifact = mutants.Row("r", "t", "the thing", finding="flips through a twin approximation")
+    assert mutants.judge(artifact, changed) == "flips"
 
 
 def test_the_table_groups_variants_and_states_findings():
@@ -61,7 +65,7 @@ def test_the_table_groups_variants_and_states_findings():
     changed = {f"teardown.{v}.dma_bleed": ("pass", "fail") for v in ("sigkill", "segv")}
     changed["reset.ioctl"] = ("pass", "fail")
     text = mutants.table("debian:6.1", [(row, "flips", changed),
-                                        (mutants.Row("f", "t", "x", policy="p=1", finding="why"), "finding", {})])
+                                        (mutants.Row("f", "t", "x", policy="p=1", finding="why", expect="none"), "finding", {})])
     assert "teardown.*.dma_bleed (2): pass→fail" in text and "reset.ioctl: pass→fail" in text
     assert "`r.patch`" in text and "none — finding: why" in text and "`p=1`" in text
 
