@@ -19,6 +19,7 @@
 #include "agent.h"
 
 #define CANARY_DEFAULT 0xa5
+#define LIVE_READ_MS 500        /* the tenant's one register read while it holds the device */
 
 static const char *arg(int argc, char **argv, const char *key, const char *def)
 {
@@ -320,6 +321,7 @@ int agent_cmd_tenant(int argc, char **argv)
 	const char *die_how = arg(argc, argv, "--die-how", "kill");
 	bool ioctl_loop = has_flag(argc, argv, "--ioctl-loop");
 	uint64_t phys, size, t0, last = 0, irqs = 0, frames = 0, ioctls = 0;
+	bool live_read = false;
 	struct agent_session s;
 	struct agent_json j;
 
@@ -383,6 +385,13 @@ int agent_cmd_tenant(int argc, char **argv)
 			if (ioctl_loop)
 				agent_json_int(&j, "ioctls", (long long)ioctls);
 			agent_json_end(&j);
+		}
+		/* Once, half way through the hold: is the device still doing what it was armed to do?
+		 * A device reset under its live owner (a handler that returned before its reset
+		 * finished) reads idle here; that is the kernel's doing, not a lab without traffic. */
+		if (!live_read && now_ms() - t0 >= LIVE_READ_MS) {
+			agent_quiescence(s.ops, &s.dev, "live");
+			live_read = true;
 		}
 		if (die_after >= 0 && now_ms() - t0 >= (uint64_t)die_after)
 			die_as(die_how);

@@ -20,6 +20,7 @@ NEXT_TENANT_MS = 1000
 TENANT_REPORT_MS = 100  # the tenant's progress lines: the timeline's resolution before death
 CANARY_EVERY_MS = 100   # the canary's samples: its resolution after death
 DEATH_DEADLINE_S = 10.0
+LIVE_READ_MS = 500      # the tenant reads its device's registers once, this long after arming
 RESET_REQUIRED_PARAM = "/sys/module/vfio_platform/parameters/reset_required"
 
 
@@ -285,7 +286,8 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) ->
 
     The moment of death (t = 0 of the timeline) is when the device lost its last owner: the
     tenant's own death, or for child_holds_fd the holder's. The gap, from then until the next
-    open, is watched through /dev/mem only (canary and registers) and, on a twin, by the twin:
+    open, is watched through /dev/mem only (canary and registers), on the device's backend
+    (``capture``: what it transmitted) and, on a twin, by the twin:
     the next open runs the reset handler again, so only the gap shows what the death left."""
     base = (f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window} "
             f"--report-ms {TENANT_REPORT_MS}")
@@ -294,6 +296,28 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) ->
              "child_holds_fd": "--fork-holder",
              "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
     pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    try:
+        return _experiment(ssh, t, variant, twin, capture, pid)
+    except BaseException:
+        stop_tenants(ssh, pid)
+        raise
+
+
+def stop_tenants(ssh, pid: int) -> None:
+    """After an experiment broke off: kill the tenant and any holder it forked (the pids this
+    suite started), so that no process keeps the device open into the next test (the next
+    open would be refused with EBUSY, and an unbind would wait forever)."""
+    try:
+        holders = [e["pid"] for e in events(ssh.run("cat /tmp/tenant.log")[0]) if e.get("event") == "holder"]
+        for p in [pid, *holders]:
+            ssh.run(f"kill -9 {p} 2>/dev/null")
+        for p in [pid, *holders]:
+            wait_gone(ssh, p)
+    except Exception:      # the target may be gone; the broken experiment's own error is the one to report
+        pass
+
+
+def _experiment(ssh, t: TargetProfile, variant: str, twin, capture, pid: int) -> dict:
     if not wait_armed(ssh, pid):                # it exited without arming: say why, kill nothing
         tenant = events(ssh.run("cat /tmp/tenant.log")[0])
         refusal = kernel_refusal(tenant)
@@ -309,9 +333,15 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) ->
     tenant = events(ssh.run("cat /tmp/tenant.log")[0])
     evidence["tenant_last"] = tenant[-1] if tenant else None
     evidence["armed"] = one(tenant, "armed")      # wait_armed saw it: the log only grows
+    evidence["armed_regs"] = one(tenant, "quiescence")
     progress = [e for e in tenant if e.get("event") == "progress"]
     evidence["before_death"] = {k: progress[-1][k] for k in ("irqs", "frames")} if progress else None
     if not progress or not (progress[-1]["frames"] or progress[-1]["irqs"]):
+        live = [e for e in tenant if e.get("event") == "live"]
+        if evidence["armed_regs"].get("dma_running") and live and not live[0].get("dma_running"):
+            raise KernelRefused(f"the device stopped under its live owner: armed it read {evidence['armed_regs']}, "
+                                f"{LIVE_READ_MS} ms later {live[0]} (it was reset while open, e.g. by a reset that "
+                                f"finished after the handler returned)")
         raise InfrastructureError(f"no traffic reached the device while the tenant lived ({evidence['before_death']}): "
                                   f"the experiment would prove nothing; is the frame feeder running?")
     if evidence["stuck"]:
