@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -133,6 +134,9 @@ def _run(hil: str, row: Row | None, target: str, kernel: str, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a CI job cancelled) stops the current run as Ctrl-C does: proc.run gives the
+    # suite SIGTERM and its grace, so no QEMU outlives us; what was measured stays in OUT.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--only", action="append", default=[], help="run only rows whose name contains this")
