@@ -38,6 +38,8 @@ def test_every_cell_has_the_expected_verdicts_and_four_reports(matrix_dir, matri
         assert len(v) == N_TESTS
         # native.probe: the Calxeda kernels do not build calxedaxgmac, so the profile names no driver
         expected_bad = {"native.probe": "skip"}
+        # tx_leak: QEMU's XGMAC sends only on a poll-demand write (the profile's dut_no_tx)
+        expected_bad.update({f"teardown.{x}.tx_leak": "skip" for x in VARIANTS})
         if kernel == "debian:6.1":
             expected_bad["reset.required_override"] = "fail"
         assert {k: x for k, x in v.items() if x != "pass"} == expected_bad, (cell, v)
@@ -84,7 +86,8 @@ def test_kcidb_json_validates_with_kcidb_io(matrix_dir, matrix_kernels):
 def test_junit_parses_and_counts_the_one_failure(matrix_dir):
     xml = JUnitXml.fromfile(str(matrix_dir / "qemu-highbank-debian-6.1" / "junit.xml"))
     (suite,) = list(xml)
-    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (N_TESTS, 1, 0, 1)
+    # skipped: native.probe and the five tx_leak checks (no TX path that can send by itself here)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (N_TESTS, 1, 0, 1 + len(VARIANTS))
 
 
 def test_report_html_renders_in_headless_chromium(matrix_dir, tmp_path):
