@@ -40,7 +40,10 @@ def test_an_interrupted_test_session_stops_and_leaves_no_qemu(sig, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                              "tests/integration/test_suite_errors.py::test_boot_hang_is_error_within_the_deadline",
                              f"--basetemp={tmp_path / 'inner'}"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # A shell's background job (nohup make test &) inherits SIGINT ignored, and
+                            # Python keeps an ignored SIGINT ignored: give the session Ctrl-C as a terminal would.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300          # the kernel is cached by the earlier tests
         while not (qemus := _qemus(proc.pid)):
