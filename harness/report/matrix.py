@@ -129,7 +129,16 @@ def _rate(controls) -> str:
     dry = [b["ran_dry_ms"] for b in profiles if b["ran_dry_ms"] is not None]
     when = (f", until the ring ran dry {min(dry)}-{max(dry)} ms after death" if len(dry) == len(profiles)
             else " (still growing when the gap ended)" if not dry else "")
-    return f" at {min(rates) / 1024:.0f}-{max(rates) / 1024:.0f} KiB/s{when}"
+    return f" at {_span(min(rates), max(rates))}{when}"
+
+
+def _span(lo: int, hi: int) -> str:
+    """A rate range in a unit that shows its spread: KiB/s from 10 KiB/s up, else B/s."""
+    if lo >= 10 * 1024:
+        lo_s, hi_s, unit = f"{lo / 1024:.0f}", f"{hi / 1024:.0f}", "KiB/s"
+    else:
+        lo_s, hi_s, unit = f"{lo:,}", f"{hi:,}", "B/s"
+    return f"{lo_s} {unit}" if lo_s == hi_s else f"{lo_s}-{hi_s} {unit}"
 
 
 def deprecation(run: Run) -> Cell:

@@ -208,3 +208,11 @@ def test_matrix_a_failed_control_leaves_the_cell_undecided_never_broken(tmp_path
     cell = cells_for(_run(tmp_path, {"control.null_reset.sigkill": ("fail", {"gap_check": {"changed": 0}},
                                                                      "no DMA bleed without the reset")}))["overall"]
     assert cell.state == "unknown" and cell.text.startswith("incomplete"), cell
+
+
+def test_matrix_bleed_rates_show_their_spread_in_a_fitting_unit():
+    from harness.report.matrix import _span
+
+    assert _span(80_000, 85_000) == "78-83 KiB/s"
+    assert _span(2_936, 3_150) == "2,936-3,150 B/s"        # FlexRM's MSIs and completions: not "3-3 KiB/s"
+    assert _span(102_400, 102_400) == "100 KiB/s"
