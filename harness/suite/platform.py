@@ -336,12 +336,14 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, capture, pid: int) ->
     evidence["armed_regs"] = one(tenant, "quiescence")
     progress = [e for e in tenant if e.get("event") == "progress"]
     evidence["before_death"] = {k: progress[-1][k] for k in ("irqs", "frames")} if progress else None
+    # The tenant armed DMA (its ops guarantee it) and never stops it: a device that reads idle while
+    # its owner still holds it was reset under that owner (e.g. by a reset that finished after the
+    # handler returned). Every check of this teardown would measure that, not the death: the kernel's fail.
+    live = [e for e in tenant if e.get("event") == "live"]
+    if live and not live[0].get("dma_running"):
+        raise KernelRefused(f"the device stopped under its live owner: {LIVE_READ_MS} ms after arming it read "
+                            f"{live[0]} (armed it read {evidence['armed_regs']}): it was reset while still open")
     if not progress or not (progress[-1]["frames"] or progress[-1]["irqs"]):
-        live = [e for e in tenant if e.get("event") == "live"]
-        if evidence["armed_regs"].get("dma_running") and live and not live[0].get("dma_running"):
-            raise KernelRefused(f"the device stopped under its live owner: armed it read {evidence['armed_regs']}, "
-                                f"{LIVE_READ_MS} ms later {live[0]} (it was reset while open, e.g. by a reset that "
-                                f"finished after the handler returned)")
         raise InfrastructureError(f"no traffic reached the device while the tenant lived ({evidence['before_death']}): "
                                   f"the experiment would prove nothing; is the frame feeder running?")
     if evidence["stuck"]:
