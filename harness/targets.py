@@ -36,7 +36,8 @@ ARCHES = {
 
 _SYMBOL = re.compile(r"^[A-Z0-9_]+$")
 _COMPATIBLE = re.compile(r"^[a-z0-9-]+,[A-Za-z0-9.,_-]+$")
-_DEVICE = re.compile(r"^[0-9a-f]+\.[A-Za-z0-9_-]+$")
+# a platform device (unit address.node name) or an fsl-mc object (type.id, e.g. dprc.2)
+_DEVICE = re.compile(r"^([0-9a-f]+\.[A-Za-z0-9_-]+|dp[a-z]+\.[0-9]+)$")
 
 
 def _str_list(inst, attribute, value):
@@ -141,7 +142,11 @@ class TargetProfile:
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     # A device twin plays the device under test (harness/twins/): its kind; it needs dtb: qemu.
     twin: str | None = attrs.field(default=None, validator=attrs.validators.optional(
-        attrs.validators.in_(["xgmac", "xgbe", "flexrm"])))
+        attrs.validators.in_(["xgmac", "xgbe", "flexrm", "fslmc"])))
+    # Where a twin's register windows start when the device's sysfs name carries no address
+    # (an fsl-mc object: the MC's portals, then its control registers).
+    twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^0x[0-9a-fA-F]+$")))
     source_file: Path | None = attrs.field(default=None, eq=False)
 
     @property

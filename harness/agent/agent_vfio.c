@@ -14,15 +14,18 @@
 
 #include "agent.h"
 
-/* Group number of a platform device, from its sysfs iommu_group link; -1 if none. */
+/* Group number of a platform or fsl-mc device (dprc.2), from its sysfs iommu_group link; -1 if none. */
 static int device_group(const char *name)
 {
+	static const char *const buses[] = { "platform", "fsl-mc" };
 	char link[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
+	ssize_t n = -1;
 	const char *slash;
 
-	snprintf(link, sizeof(link), "/sys/bus/platform/devices/%s/iommu_group", name);
-	n = readlink(link, target, sizeof(target) - 1);
+	for (unsigned int i = 0; i < sizeof(buses) / sizeof(buses[0]) && n < 0; i++) {
+		snprintf(link, sizeof(link), "/sys/bus/%s/devices/%s/iommu_group", buses[i], name);
+		n = readlink(link, target, sizeof(target) - 1);
+	}
 	if (n < 0)
 		return -1;
 	target[n] = '\0';

@@ -131,6 +131,12 @@ class TwinEngine:
         self.q.writel(base + offset, value)
         self.log.add("reg", window=window, offset=hex(offset), value=hex(value), by="twin")
 
+    def set_bytes(self, window: str, offset: int, data: bytes) -> None:
+        """Write ``data`` into a window in one qtest write (a firmware's reply in a command portal),
+        keeping the shadow in step."""
+        self.shadow[window][offset:offset + len(data)] = data
+        self.q.write(self.twin.windows[window][0] + offset, data)
+
     def dma_write(self, addr: int, data: bytes, what: str) -> None:
         self.q.write(addr, data)
         self.log.add("dma", addr=hex(addr), bytes=len(data), what=what)

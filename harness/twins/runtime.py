@@ -23,6 +23,8 @@ from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestSocketDir
 from harness.twins.flexrm import FlexrmTwin
+from harness.twins import fslmc
+from harness.twins.fslmc_dt import add_fslmc_node
 from harness.twins.xgbe import XgbeTwin
 from harness.twins.xgmac import XgmacTwin, udp_frame_source
 
@@ -79,7 +81,7 @@ def add_twin_node(b: DtBuilder, shape: TwinShape, name: str, base: int) -> str:
 
 def layout(target: TargetProfile) -> tuple[int, int, int]:
     """(register base, window base, window end) from the profile."""
-    base = int(target.dut_device.split(".", 1)[0], 16)
+    base = int(target.twin_base or target.dut_device.split(".", 1)[0], 16)
     wbase, wsize = (int(x, 16) for x in target.dma_window.split(":"))
     if not base < wbase:
         raise TargetProfileError(f"{target.source_file}: the twin's registers ({target.dut_device}) must sit below "
@@ -89,6 +91,8 @@ def layout(target: TargetProfile) -> tuple[int, int, int]:
 
 def build_dtb(target: TargetProfile, out: Path) -> Path:
     """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM."""
+    if target.twin == "fslmc":
+        return _build_fslmc_dtb(target, out)
     if target.twin not in SHAPES:
         raise TargetProfileError(f"{target.source_file}: twin {target.twin!r} has no device tree shape; "
                                  f"known: {', '.join(SHAPES)}")
@@ -99,6 +103,21 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
     add_twin_node(b, shape, target.dut_device.split(".", 1)[1], base)
+    out.write_bytes(b.blob())
+    return out
+
+
+def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
+    """virt's tree plus an fsl-mc bus node whose portals and control registers the MC twin plays."""
+    if not target.twin_base:
+        raise TargetProfileError(f"{target.source_file}: twin fslmc needs twin_base (where its MC portals sit)")
+    q = target.qemu_settings()
+    blob = dump_machine_dtb(q["binary"], ["-M", q["machine"], "-cpu", q["cpu"], "-m", str(q["memory"])])
+    base, _, end = layout(target)
+    b = DtBuilder(blob)
+    b.reserve("vfio-hil-twin", base, end - base)
+    add_fslmc_node(b, base, fslmc.PORTALS_SIZE, base + fslmc.CTRL_OFFSET, base + fslmc.QBMAN_OFFSET,
+                   fslmc.QBMAN_SIZE, fslmc.ROOT_ICID, fslmc.TENANT_ICID)
     out.write_bytes(b.blob())
     return out
 
@@ -136,9 +155,11 @@ def make_twin(kind: str, base: int, frames, policy: dict | None = None, tx_sink=
                             frame_source=frames, tx_sink=tx_sink, **policy)
         if kind == "flexrm":
             return FlexrmTwin(base, **policy)
+        if kind == "fslmc":
+            return fslmc.FslMcTwin(base, base + fslmc.CTRL_OFFSET, **policy)
     except TypeError as exc:
         raise TargetProfileError(f"{POLICY_ENV}: the {kind} twin has no such policy ({exc})") from None
-    raise TargetProfileError(f"no twin of kind {kind!r}; known: {', '.join(SHAPES)}")
+    raise TargetProfileError(f"no twin of kind {kind!r}; known: {', '.join([*SHAPES, 'fslmc'])}")
 
 
 @attrs.define

@@ -1,0 +1,347 @@
+"""NXP Management Complex (MC) twin: the firmware the kernel's fsl-mc bus talks to on an
+LX2160A, answering the MC command portals (drivers/bus/fsl-mc/mc-sys.c), with the objects a
+DPL would create: a root container, a child container for the tenant, and the objects in it.
+
+The MC is firmware, not registers: every object lives in the MC's memory and is reached only
+through 64-byte command portals (one per DPRC and DPMCP). A command is 8 little-endian 64-bit
+words: a header (src_id, flags_hw, status, flags_sw, token, cmd_id = id << 4 | version) and
+seven parameters; the kernel writes the parameters, then the header with status READY (1),
+and polls the status (mc_send_command()). The twin answers with the parameters, then the
+header with the status (0 = OK). It dispatches on the id and accepts every version a kernel
+under test sends (the version is logged: it says which API the kernel spoke).
+
+What the firmware does is documented only in the kernel's comments (the MC reference manual
+is NXP's): the assumptions are named policies here and listed in harness/twins/README.md.
+Every command is logged ("mc_cmd"), and resets as "reset" with what they did: the reports'
+evidence of which reset the kernel issued, when, and with which options.
+
+Policies:
+- ``reset_honoured`` (default true): a container or object reset returns the objects to their
+  initial state (disabled, interrupts disabled and cleared). False is the null-reset control:
+  the firmware answers OK and changes nothing.
+- ``reset_closes_handles`` (default true): resetting a container closes the handles opened
+  through the container's other portals (its DPMCPs: the tenant's), as dprc_reset_container()'s
+  kernel-doc says ("all objects handles that were owned by the child container shall be
+  closed"); the handle the reset was issued through stays open (vfio-fsl-mc closes it later).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import attrs
+
+from harness.twins.engine import Twin
+
+# Where things sit from the twin's base (the profile's twin_base): MC portals, then the control
+# registers, then the QBMan software portals (the DPIO's).
+PORTALS_SIZE, CTRL_OFFSET, QBMAN_OFFSET, QBMAN_SIZE = 0x100000, 0x100000, 0x200000, 0x200000
+PORTAL_SIZE = 0x10000            # MC API >= 6.6: portals are 64 KiB apart (dprc_get_obj_region())
+PORTAL_CMD = 0x40                # the 64 bytes of one command
+CTRL_GCR1, CTRL_GSR, CTRL_FAPR = 0x0, 0x8, 0x28
+GCR1_STOP = (1 << 31) | (1 << 30)
+GSR_BOOT_DONE = 1 << 0
+STATUS_OK, STATUS_READY, STATUS_CONFIG_ERR, STATUS_BUSY, STATUS_UNSUPPORTED, STATUS_INVALID_STATE = 0, 1, 6, 0xA, 0xB, 0xC
+STATUS_NO_PRIVILEGE = 4
+VENDOR_FREESCALE = 0x1957
+STATE_PLUGGED = 0x2
+REGION_CACHEABLE, REGION_SHAREABLE = 0x1, 0x2          # FSL_MC_REGION_* (include/linux/fsl/mc.h)
+RESET_NON_RECURSIVE = 0x1
+# ICIDs: the tenant container's maps to ITS DeviceID 0 (fslmc_dt.py says why)
+ROOT_ICID, TENANT_ICID = 0x10, 0x20
+MC_VERSION = (10, 37, 0)          # (major, minor, revision): an LX2160A firmware with DPRC API 6.6
+
+# id (cmd_id >> 4) of each open command, by object type (drivers/bus/fsl-mc/fsl-mc-private.h)
+OPEN_IDS = {0x801: "dpni", 0x802: "dpsw", 0x803: "dpio", 0x804: "dpbp", 0x805: "dprc", 0x806: "dpdmux",
+            0x807: "dpci", 0x808: "dpcon", 0x809: "dpseci", 0x80a: "dpaiop", 0x80b: "dpmcp", 0x80c: "dpmac",
+            0x80d: "dpdcei", 0x80e: "dpdmai", 0x80f: "dpdbg", 0x810: "dprtc"}
+# GET_API_VERSION is 0xa00 + the same index; no token (it asks the firmware, not an object)
+API_IDS = {0xa00 + (k - 0x800): v for k, v in OPEN_IDS.items()}
+API_VERSIONS = {"dprc": (6, 6), "dpmcp": (3, 0), "dpio": (4, 2), "dpbp": (3, 4), "dpcon": (3, 3),
+                "dpdmai": (3, 3)}
+CMD_NAMES = {0x800: "close", 0x002: "enable", 0x003: "disable", 0x004: "get_attributes", 0x005: "reset",
+             0x006: "is_enabled", 0x010: "set_irq", 0x011: "get_irq", 0x012: "set_irq_enable",
+             0x013: "get_irq_enable", 0x014: "set_irq_mask", 0x015: "get_irq_mask", 0x016: "get_irq_status",
+             0x017: "clear_irq_status", 0x159: "get_obj_count", 0x15a: "get_obj", 0x15e: "get_obj_region",
+             0x15f: "set_obj_irq", 0x16c: "get_connection", 0x830: "get_container_id", 0x831: "get_mc_version"}
+
+
+@attrs.define
+class Irq:
+    addr: int = 0
+    val: int = 0
+    num: int = 0
+    enable: int = 0
+    mask: int = 0
+    status: int = 0
+
+
+@attrs.define
+class McObject:
+    type: str
+    id: int
+    container: int | None          # the id of the container it is assigned to (None: the root)
+    irq_count: int = 0
+    region_count: int = 0
+    portal: int | None = None      # the MC portal index of a DPRC or DPMCP
+    icid: int = 0                  # a DPRC's isolation context (its objects' DMA and MSIs carry it)
+    enabled: bool = False
+    irqs: dict = attrs.field(factory=dict)     # index -> Irq
+
+    @property
+    def name(self) -> str:
+        return f"{self.type}.{self.id}"
+
+    def reset(self) -> None:
+        """Back to the initial state ("returns the object to initial state", dpmcp_reset() and
+        fsl_mc_obj_reset() kernel-doc): disabled, interrupts off, nothing pending."""
+        self.enabled = False
+        self.irqs = {i: Irq() for i in self.irqs}
+
+
+def default_dpl(tenant_icid: int, root_icid: int) -> list[McObject]:
+    """What the board's DPL makes: the root container dprc.1 with the DPMCPs the kernel's
+    allocator pools and the child container dprc.2 for the tenant; dprc.2 holds a DPMCP, a DPIO
+    and a DPDMAI, as a DPDK qDMA application's container does. Portals: 0 root, 1 dprc.2,
+    2.. the DPMCPs."""
+    return [
+        McObject("dprc", 1, None, irq_count=1, region_count=0, portal=0, icid=root_icid),
+        McObject("dpmcp", 1, 1, irq_count=1, region_count=1, portal=2),
+        McObject("dpmcp", 2, 1, irq_count=1, region_count=1, portal=3),
+        McObject("dprc", 2, 1, irq_count=1, region_count=1, portal=1, icid=tenant_icid),
+        McObject("dpmcp", 3, 2, irq_count=1, region_count=1, portal=4),
+        McObject("dpio", 1, 2, irq_count=1, region_count=2),
+        McObject("dpdmai", 1, 2, irq_count=1, region_count=0),
+    ]
+
+
+class FslMcTwin(Twin):
+    name = "fslmc"
+
+    def __init__(self, portal_base: int, ctrl_base: int, *, tenant_icid: int = TENANT_ICID, root_icid: int = ROOT_ICID,
+                 reset_honoured: bool = True, reset_closes_handles: bool = True):
+        self.portal_base = portal_base
+        self.objects = default_dpl(tenant_icid, root_icid)
+        self.portals = sorted(o.portal for o in self.objects if o.portal is not None)
+        self.windows = {"ctrl": (ctrl_base, 0x40)}
+        self.windows.update({f"portal{p}": (portal_base + p * PORTAL_SIZE, PORTAL_CMD) for p in self.portals})
+        self.reset_honoured, self.reset_closes_handles = reset_honoured, reset_closes_handles
+        self.tokens: dict[int, dict[int, McObject]] = {p: {} for p in self.portals}   # portal -> token -> object
+        self._next_token = 1
+        self._pending: set[int] = set()
+        self.resets: list[dict] = []     # every reset command, as logged (the suite's evidence)
+        for o in self.objects:
+            o.irqs = {i: Irq() for i in range(o.irq_count)}
+
+    def attach(self, engine) -> None:
+        super().attach(engine)
+        engine.set_reg("ctrl", CTRL_GSR, GSR_BOOT_DONE)     # the DPL is applied: the bus may probe
+
+    # -- the object model
+    def find(self, type_: str, id_: int) -> McObject | None:
+        return next((o for o in self.objects if o.type == type_ and o.id == id_), None)
+
+    def container_of_portal(self, portal: int) -> McObject:
+        owner = next(o for o in self.objects if o.portal == portal)
+        return owner if owner.type == "dprc" else self.find("dprc", owner.container)
+
+    def children(self, dprc: McObject) -> list[McObject]:
+        return [o for o in self.objects if o.container == dprc.id and o is not dprc]
+
+    def _descends(self, obj: McObject, dprc: McObject) -> bool:
+        """Whether ``obj`` is ``dprc`` or sits in it or in a container below it."""
+        while obj is not None:
+            if obj is dprc:
+                return True
+            obj = self.find("dprc", obj.container) if obj.container is not None else None
+        return False
+
+    # -- the portals
+    def on_write(self, window: str, offset: int, old: int, new: int) -> None:
+        if window.startswith("portal") and offset in (0, 4):
+            self._pending.add(int(window[6:]))
+        elif window == "ctrl" and offset == CTRL_GSR:
+            self.engine.set_reg("ctrl", CTRL_GSR, old)          # read-only
+
+    def tick(self, now: float) -> None:
+        if self.engine.reg("ctrl", CTRL_GCR1) & GCR1_STOP:
+            return                                                # the MC is paused: commands wait
+        for portal in sorted(self._pending):
+            window = f"portal{portal}"
+            raw = bytes(self.engine.shadow[window][:PORTAL_CMD])
+            if raw[2] != STATUS_READY:
+                continue
+            self._pending.discard(portal)
+            header = bytearray(raw[:8])
+            params = list(struct.unpack_from("<7Q", raw, 8))
+            token, cmd_id = struct.unpack_from("<HH", raw, 4)
+            status, out, new_token = self._execute(portal, token, cmd_id, params)
+            header[2] = status
+            if new_token is not None:
+                struct.pack_into("<H", header, 4, new_token)
+            body = struct.pack("<7Q", *(out + [0] * (7 - len(out)))) if status == STATUS_OK else raw[8:]
+            self.engine.set_bytes(window, 8, body)
+            self.engine.set_bytes(window, 0, bytes(header))
+
+    def _execute(self, portal: int, token: int, cmd_id: int, p: list[int]):
+        """(status, response params, new token or None) for one command; logged."""
+        cid, ver = cmd_id >> 4, cmd_id & 0xf
+        obj = self.tokens[portal].get(token)
+        what = OPEN_IDS.get(cid) and f"open {OPEN_IDS[cid]}" or CMD_NAMES.get(cid) or \
+            (cid in API_IDS and f"get_api_version {API_IDS[cid]}") or f"unknown 0x{cid:03x}"
+        status, out, new_token, note = self._dispatch(portal, token, obj, cid, ver, p)
+        self.engine.log.add("mc_cmd", portal=portal, cmd=what, id=hex(cid), ver=ver, token=token,
+                            obj=obj.name if obj else None, status=status, **note)
+        return status, out, new_token
+
+    def _dispatch(self, portal, token, obj, cid, ver, p):
+        me = self.container_of_portal(portal)
+        if cid == 0x831:                                                  # DPMNG get_version
+            major, minor, rev = MC_VERSION
+            return STATUS_OK, [rev | major << 32, minor], None, {}
+        if cid == 0x830:                                                  # DPRC get_container_id
+            return STATUS_OK, [me.id], None, {}
+        if cid in API_IDS:
+            major, minor = API_VERSIONS.get(API_IDS[cid], (1, 0))
+            return STATUS_OK, [major | minor << 16], None, {}
+        if cid in OPEN_IDS:
+            target = self.find(OPEN_IDS[cid], p[0] & 0xffffffff)
+            if target is None or not self._descends(target, me):
+                return STATUS_CONFIG_ERR, [], None, {"open": f"{OPEN_IDS[cid]}.{p[0] & 0xffffffff}"}
+            if target in self.tokens[portal].values():   # "no more than one active open ... using the same MC portal"
+                return STATUS_BUSY, [], None, {"open": target.name}
+            new = self._next_token
+            self._next_token = self._next_token % 0xfffe + 1
+            self.tokens[portal][new] = target
+            return STATUS_OK, [], new, {"open": target.name, "new_token": new}
+        if obj is None:
+            return STATUS_INVALID_STATE, [], None, {"why": "no such token on this portal"}
+        if cid == 0x800:
+            del self.tokens[portal][token]
+            return STATUS_OK, [], None, {}
+        if cid == 0x002 or cid == 0x003:
+            obj.enabled = cid == 0x002
+            return STATUS_OK, [], None, {}
+        if cid == 0x006:
+            return STATUS_OK, [int(obj.enabled)], None, {}
+        if cid == 0x005:
+            return self._reset(portal, obj, ver, p)
+        if cid in (0x010, 0x012, 0x014, 0x016, 0x017, 0x011, 0x013, 0x015):
+            return self._irq_cmd(obj, cid, p)
+        if obj.type == "dprc":
+            return self._dprc_cmd(obj, cid, ver, p)
+        return STATUS_UNSUPPORTED, [], None, {}
+
+    def _irq_cmd(self, obj, cid, p):
+        index = (p[0] >> 32) & 0xff            # every IRQ command has irq_index in byte 4 of word 0
+        irq = obj.irqs.get(index)
+        if irq is None:
+            return STATUS_CONFIG_ERR, [], None, {"irq": index}
+        if cid == 0x010:
+            irq.val, irq.addr, irq.num = p[0] & 0xffffffff, p[1], p[2] & 0xffffffff
+            return STATUS_OK, [], None, {"irq": index, "addr": hex(irq.addr), "val": irq.val}
+        if cid == 0x012:
+            irq.enable = p[0] & 0x1
+            return STATUS_OK, [], None, {"irq": index, "enable": irq.enable}
+        if cid == 0x014:
+            irq.mask = p[0] & 0xffffffff
+            return STATUS_OK, [], None, {"irq": index, "mask": hex(irq.mask)}
+        if cid == 0x016:
+            return STATUS_OK, [irq.status], None, {"irq": index}
+        if cid == 0x017:
+            irq.status &= ~(p[0] & 0xffffffff)
+            return STATUS_OK, [], None, {"irq": index}
+        if cid == 0x011:
+            return STATUS_OK, [irq.val, irq.addr, irq.num], None, {"irq": index}
+        if cid == 0x013:
+            return STATUS_OK, [irq.enable], None, {"irq": index}
+        return STATUS_OK, [irq.mask], None, {"irq": index}
+
+    def _dprc_cmd(self, dprc, cid, ver, p):
+        kids = self.children(dprc)
+        if cid == 0x004:                                                  # get_attributes
+            return STATUS_OK, [dprc.id | dprc.icid << 32, dprc.portal << 32], None, {}
+        if cid == 0x159:                                                  # get_obj_count
+            return STATUS_OK, [len(kids) << 32], None, {}
+        if cid == 0x15a:                                                  # get_obj
+            i = p[0] & 0xffffffff
+            if i >= len(kids):
+                return STATUS_CONFIG_ERR, [], None, {"index": i}
+            o = kids[i]
+            major, minor = API_VERSIONS.get(o.type, (1, 0))
+            t = o.type.encode().ljust(16, b"\0")
+            return STATUS_OK, [o.id << 32, VENDOR_FREESCALE | o.irq_count << 16 | o.region_count << 24
+                               | STATE_PLUGGED << 32, major | minor << 16,
+                               *struct.unpack("<2Q", t), 0, 0], None, {"object": o.name}
+        if cid == 0x15e:                                                  # get_obj_region (v1-v3)
+            type_ = struct.pack("<2Q", p[3], p[4]).split(b"\0")[0].decode(errors="replace")
+            o = self.find(type_, p[0] & 0xffffffff)
+            index = (p[0] >> 48) & 0xff
+            if o is None or o not in kids or index >= o.region_count:
+                return STATUS_CONFIG_ERR, [], None, {"region": f"{type_}.{p[0] & 0xffffffff}[{index}]"}
+            if o.type == "dpio":
+                # QBMan software portal: region 0 cache-enabled (CENA), region 1 cache-inhibited
+                # (CINH), each 64 KiB on API >= 6.6; portal n's halves at n * 64 KiB of each half
+                # of the QBMan range.
+                offset = index * (QBMAN_SIZE // 2) + (o.id - 1) * PORTAL_SIZE
+                size = PORTAL_SIZE if ver >= 3 else 0x1000
+                base_addr = self.portal_base + QBMAN_OFFSET if ver >= 2 else 0
+                flags = REGION_CACHEABLE | REGION_SHAREABLE if index == 0 else 0
+                return STATUS_OK, [0, offset, size | 1 << 32, flags, base_addr], None, {"region": f"{o.name}[{index}]"}
+            if o.portal is None:
+                return STATUS_CONFIG_ERR, [], None, {"region": f"{o.name}[{index}]", "why": "no region"}
+            size = PORTAL_SIZE if ver >= 3 else PORTAL_CMD
+            base_addr = self.portal_base if ver >= 2 else 0
+            return STATUS_OK, [0, o.portal * PORTAL_SIZE, size, 0, base_addr], None, {"region": o.name}
+        if cid == 0x15f:                                                  # set_obj_irq
+            type_ = struct.pack("<2Q", p[3], p[4]).split(b"\0")[0].decode(errors="replace")
+            o = self.find(type_, p[2] >> 32)
+            index = (p[0] >> 32) & 0xff
+            if o is None or o not in kids or index not in o.irqs:
+                return STATUS_CONFIG_ERR, [], None, {"object": f"{type_}.{p[2] >> 32}"}
+            irq = o.irqs[index]
+            irq.val, irq.addr, irq.num = p[0] & 0xffffffff, p[1], p[2] & 0xffffffff
+            return STATUS_OK, [], None, {"object": o.name, "irq": index, "addr": hex(irq.addr)}
+        if cid == 0x16c:                                                  # get_connection: nothing connected
+            return STATUS_CONFIG_ERR, [], None, {}
+        return STATUS_UNSUPPORTED, [], None, {}
+
+    def _reset(self, portal, obj, ver, p):
+        if obj.type != "dprc":
+            if self.reset_honoured:
+                obj.reset()
+            self._log_reset(what=f"{obj.name} reset", honoured=self.reset_honoured)
+            return STATUS_OK, [], None, {"reset": obj.name}
+        child = self.find("dprc", p[0] & 0xffffffff)
+        options = (p[0] >> 32) if ver >= 2 else 0
+        if child is None or not self._descends(child, obj):
+            return STATUS_CONFIG_ERR, [], None, {"reset": f"dprc.{p[0] & 0xffffffff}"}
+        recursive = not options & RESET_NON_RECURSIVE
+        touched = []
+        if self.reset_honoured:
+            targets = [o for o in self.objects if o is not child and
+                       (o.container == child.id or recursive and self._descends(o, child))]
+            for o in targets:
+                o.reset()
+                touched.append(o.name)
+            if self.reset_closes_handles:
+                owned = {o.portal for o in self.objects if o.portal is not None and o is not child
+                         and self._descends(o, child)}
+                for q in owned:
+                    for t, o in list(self.tokens[q].items()):
+                        del self.tokens[q][t]
+                        touched.append(f"closed {o.name} (portal {q} token {t})")
+        self._log_reset(what=f"container {child.name} reset", via=obj.name, cmd_version=ver, options=options,
+                        non_recursive=not recursive, honoured=self.reset_honoured, touched=touched)
+        return STATUS_OK, [], None, {"reset": child.name, "options": options}
+
+    def _log_reset(self, **fields) -> None:
+        self.resets.append(fields)
+        self.engine.log.add("reset", **fields)
+
+    # -- for the suite: the state the tenant's objects are left in
+    def state(self) -> dict:
+        return {o.name: {"enabled": o.enabled, "container": o.container,
+                         "irqs": {i: attrs.asdict(q) for i, q in o.irqs.items()},
+                         "open_handles": sum(1 for t in self.tokens.values() for x in t.values() if x is o)}
+                for o in self.objects}

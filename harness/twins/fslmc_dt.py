@@ -1,0 +1,40 @@
+"""The device tree node of the NXP Management Complex twin, shaped as
+arch/arm64/boot/dts/freescale/fsl-lx2160a.dtsi's fsl_mc node.
+
+- reg 0: the root DPRC's command portal (64 bytes, as the SoC tree has it); reg 1: the MC's
+  control registers (GCR1, GSR with BOOT_DONE, FAPR).
+- #address-cells = <3> (region type, offset) and ranges for the MC portals (type 0) and QBMan
+  portals (type 1): parse_mc_ranges() in drivers/bus/fsl-mc/fsl-mc-bus.c insists on both.
+- msi-map, not the SoC's msi-parent = <&its>: the fsl-mc MSI domain maps each container's ICID
+  to an ITS DeviceID with of_msi_map_id() (drivers/irqchip/irq-gic-v3-its-fsl-mc-msi.c), and
+  the tenant container's ICID goes to DeviceID 0, the only one a qtest write to GITS_TRANSLATER
+  carries; the root container's to a DeviceID of its own, so that the two pools never share an
+  ITS device.
+- dma-coherent, as on the SoC.
+"""
+
+from __future__ import annotations
+
+from harness.errors import TargetProfileError
+from harness.twins.dt import DtBuilder, u32s
+
+ROOT_DEVICE_ID = 0x10
+
+
+def add_fslmc_node(b: DtBuilder, portal_base: int, portals_size: int, ctrl_base: int,
+                   qbman_base: int, qbman_size: int, root_icid: int, tenant_icid: int) -> str:
+    its = b.find_compatible("arm,gic-v3-its")
+    if its is None:
+        raise TargetProfileError("the fsl-mc twin needs a GICv3 ITS: run the machine with gic-version=3")
+    path = f"/fsl-mc@{portal_base:x}"
+    b.set(path, "compatible", "fsl,qoriq-mc")
+    b.set(path, "reg", b.reg([(portal_base, 0x40), (ctrl_base, 0x40)]))
+    b.set(path, "#address-cells", 3)
+    b.set(path, "#size-cells", 1)
+    its_ph = b.phandle(its)
+    b.set(path, "ranges", u32s([0, 0, 0, portal_base >> 32, portal_base & 0xffffffff, portals_size,
+                               1, 0, 0, qbman_base >> 32, qbman_base & 0xffffffff, qbman_size]))
+    b.set(path, "msi-map", u32s([root_icid, its_ph, ROOT_DEVICE_ID, 1, tenant_icid, its_ph, 0, 1]))
+    b.set(path, "dma-coherent", True)
+    b.set(path, "status", "okay")
+    return path

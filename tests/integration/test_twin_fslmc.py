@@ -1,0 +1,116 @@
+"""The NXP Management Complex twin on a real QEMU virt (no kernel; this test plays the kernel's
+mc_send_command() through the twin's qtest socket): commands and their versions, the paused MC,
+opens through a container's portal, and what a container reset does under each policy."""
+
+import struct
+import time
+
+import pytest
+
+from harness.twins import fslmc
+from harness.twins.fslmc import FslMcTwin
+
+from .twin_rig import guest, virt_twin
+
+pytestmark = pytest.mark.integration
+BASE = 0x50000000
+ROOT, CHILD, TENANT_DPMCP = 0, 1, 4          # portals: the root DPRC, dprc.2, dprc.2's dpmcp.3
+
+
+def send(engine, portal: int, cmd: int, ver: int = 1, token: int = 0, params=(), deadline_s: float = 2.0):
+    """One MC command as mc_send_command() sends it: parameters, then the header with status
+    READY; polls the status. Returns (status, token, params)."""
+    addr = BASE + portal * fslmc.PORTAL_SIZE
+    words = list(params) + [0] * (7 - len(params))
+    header = struct.pack("<BBBBHH", 0, 0, fslmc.STATUS_READY, 0, token, cmd << 4 | ver)
+    guest(engine, lambda q: (q.write(addr + 8, struct.pack("<7Q", *words)), q.write(addr, header)))
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        raw = guest(engine, lambda q: q.read(addr, 64))
+        if raw[2] != fslmc.STATUS_READY:
+            return raw[2], struct.unpack_from("<H", raw, 4)[0], list(struct.unpack_from("<7Q", raw, 8))
+        time.sleep(0.0005)
+    raise AssertionError(f"MC command 0x{cmd:03x} on portal {portal} not answered within {deadline_s} s")
+
+
+def open_obj(engine, portal, type_, id_):
+    open_id = next(k for k, v in fslmc.OPEN_IDS.items() if v == type_)
+    status, token, _ = send(engine, portal, open_id, params=[id_])
+    assert status == fslmc.STATUS_OK, f"open {type_}.{id_} on portal {portal}: status {status}"
+    return token
+
+
+@pytest.fixture
+def mc(request):
+    policy = getattr(request, "param", {})
+    twin = FslMcTwin(BASE, BASE + fslmc.CTRL_OFFSET, **policy)
+    with virt_twin(twin, gic=False) as (engine, _):
+        yield engine
+
+
+def test_boot_done_versions_and_the_container_of_each_portal(mc):
+    assert guest(mc, lambda q: q.readl(BASE + fslmc.CTRL_OFFSET + fslmc.CTRL_GSR)) & fslmc.GSR_BOOT_DONE
+    status, _, p = send(mc, ROOT, 0x831)
+    assert status == 0 and (p[0] >> 32, p[1] & 0xffffffff) == fslmc.MC_VERSION[:2]
+    assert send(mc, ROOT, 0x830)[2][0] & 0xffffffff == 1
+    assert send(mc, CHILD, 0x830)[2][0] & 0xffffffff == 2
+    assert send(mc, ROOT, 0xa05)[2][0] & 0xffffffff == 6 | 6 << 16          # DPRC API 6.6
+
+
+def test_a_paused_mc_answers_nothing_until_resumed(mc):
+    """GCR1's stop bits pause the firmware (fsl_mc_bus_probe() clears them, its notifier sets them)."""
+    ctrl = BASE + fslmc.CTRL_OFFSET
+    guest(mc, lambda q: q.writel(ctrl + fslmc.CTRL_GCR1, fslmc.GCR1_STOP))
+    with pytest.raises(AssertionError, match="not answered"):
+        send(mc, ROOT, 0x831, deadline_s=0.3)
+    guest(mc, lambda q: q.writel(ctrl + fslmc.CTRL_GCR1, 0))
+    end = time.monotonic() + 2
+    while guest(mc, lambda q: q.read(BASE, 64))[2] == fslmc.STATUS_READY and time.monotonic() < end:
+        time.sleep(0.001)
+    assert guest(mc, lambda q: q.read(BASE, 64))[2] == fslmc.STATUS_OK
+
+
+def test_a_portal_opens_only_its_own_containers_objects_once(mc):
+    assert send(mc, CHILD, 0x805, params=[1])[0] == fslmc.STATUS_CONFIG_ERR      # dprc.2 cannot open its parent
+    token = open_obj(mc, ROOT, "dpdmai", 1)                                      # the root reaches below itself
+    assert send(mc, ROOT, 0x80e, params=[1])[0] == fslmc.STATUS_BUSY           # one open per object per portal
+    assert send(mc, ROOT, 0x800, token=token)[0] == 0
+    assert send(mc, ROOT, 0x800, token=token)[0] == fslmc.STATUS_INVALID_STATE  # a closed token is gone
+
+
+def _tenant_enables_dpdmai(mc) -> int:
+    """What the tenant does through its own DPMCP: open the DPDMAI, enable it and its IRQ."""
+    token = open_obj(mc, TENANT_DPMCP, "dpdmai", 1)
+    assert send(mc, TENANT_DPMCP, 0x002, token=token)[0] == 0
+    assert send(mc, TENANT_DPMCP, 0x012, token=token, params=[1])[0] == 0
+    assert send(mc, TENANT_DPMCP, 0x006, token=token)[2][0] == 1
+    return token
+
+
+@pytest.mark.parametrize("ver,options,dpmcp_reset", [(2, fslmc.RESET_NON_RECURSIVE, True), (1, 0, True)])
+def test_container_reset_returns_objects_to_their_initial_state_and_closes_the_tenants_handles(
+        mc, ver, options, dpmcp_reset):
+    token = _tenant_enables_dpdmai(mc)
+    child = open_obj(mc, CHILD, "dprc", 2)                 # as vfio-fsl-mc: the container's own token
+    assert send(mc, CHILD, 0x005, ver=ver, token=child, params=[2 | options << 32])[0] == 0
+    state = mc.twin.state()["dpdmai.1"]
+    assert not state["enabled"] and state["irqs"][0]["enable"] == 0
+    assert send(mc, TENANT_DPMCP, 0x006, token=token)[0] == fslmc.STATUS_INVALID_STATE   # the handle was closed
+    assert send(mc, CHILD, 0x800, token=child)[0] == 0    # the issuer's own handle stays open
+    resets = mc.twin.resets
+    assert resets[-1]["non_recursive"] == bool(options) and resets[-1]["cmd_version"] == ver
+
+
+@pytest.mark.parametrize("mc", [{"reset_honoured": False}], indirect=True)
+def test_the_null_reset_policy_changes_nothing(mc):
+    token = _tenant_enables_dpdmai(mc)
+    child = open_obj(mc, CHILD, "dprc", 2)
+    assert send(mc, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    assert mc.twin.state()["dpdmai.1"]["enabled"]
+    assert send(mc, TENANT_DPMCP, 0x006, token=token)[2][0] == 1
+
+
+def test_an_unknown_command_is_unsupported_not_ok(mc):
+    token = open_obj(mc, ROOT, "dprc", 1)
+    assert send(mc, ROOT, 0x3ff, token=token)[0] == fslmc.STATUS_UNSUPPORTED
+
