@@ -108,9 +108,15 @@ def cmd_doctor(args) -> int:
 
 
 def _check_runnable(target) -> None:
-    if not (target.dut_device and target.dut_compatible and target.dma_window and target.dut_reset_module):
-        from harness.errors import TargetProfileError
+    from harness.errors import TargetProfileError
+    from harness.suite.fslmc import is_fslmc
 
+    if is_fslmc(target):
+        if not (target.dut_object and target.probe_portal):
+            raise TargetProfileError(f"{target.source_file}: `run` on an fsl-mc container ({target.dut_device}) "
+                                     f"needs dut_object (what the tenant enables) and probe_portal (the root "
+                                     f"container's DPMCP the harness asks the firmware through)")
+    elif not (target.dut_device and target.dut_compatible and target.dma_window and target.dut_reset_module):
         raise TargetProfileError(f"{target.source_file}: `run` needs dut_device, dut_compatible, "
                                  f"dut_reset_module and dma_window")
     if target.twin:        # a bad VFIO_HIL_TWIN_POLICY is refused before a build, not mid-suite

@@ -143,6 +143,13 @@ class TargetProfile:
     # A device twin plays the device under test (harness/twins/): its kind; it needs dtb: qemu.
     twin: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.in_(["xgmac", "xgbe", "flexrm", "fslmc"])))
+    # fsl-mc only: the object in the container under test that the tenant enables (e.g. dpdmai.1),
+    # and a DPMCP of the root container the harness binds to vfio-fsl-mc to ask the firmware about
+    # it without touching the container (the board's DPL must provide one).
+    dut_object: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^dp[a-z]+\.[0-9]+$")))
+    probe_portal: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^dpmcp\.[0-9]+$")))
     # Where a twin's register windows start when the device's sysfs name carries no address
     # (an fsl-mc object: the MC's portals, then its control registers).
     twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(

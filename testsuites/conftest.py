@@ -11,7 +11,7 @@ from labgrid.strategy.common import StrategyError
 
 from harness.bootlog import TEST_MARKERS, scan, unexpected
 from harness.lab.session import unwrap_strategy_error
-from harness.suite import platform
+from harness.suite import fslmc, platform
 from harness.suite.plugin import vfio_id
 from harness.targets import get_target
 from harness.traffic import FrameFeeder, UdpPorts
@@ -72,8 +72,23 @@ def twin(booted, profile):
 
 
 @pytest.fixture(scope="session")
-def dut_bound(ssh, profile, traffic, twin):
-    """Bind the device under test to vfio-platform; record and restore the original binding."""
+def bus(profile):
+    """The module with the steps of the device's bus: harness.suite.platform or .fslmc."""
+    return fslmc if fslmc.is_fslmc(profile) else platform
+
+
+@pytest.fixture(scope="session")
+def dut_bound(ssh, profile, traffic, twin, bus):
+    """Bind the device under test to vfio-platform (or vfio-fsl-mc); record and restore the
+    original binding."""
+    if bus is fslmc:
+        before = fslmc.bind_session(ssh, profile)
+        yield before
+        try:
+            fslmc.restore_session(ssh, profile, before)
+        except Exception:  # the target may be gone; the run's results are already on disk
+            pass
+        return
     ssh.run_check("modprobe vfio_platform")
     before = {"driver": platform.current_driver(ssh, profile.dut_device), "modules": platform.modules(ssh)}
     platform.bind_to_vfio(ssh, profile.dut_device)

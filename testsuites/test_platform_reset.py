@@ -1,4 +1,7 @@
-"""VFIO platform reset: bind, reset, abnormal teardown and bleed, with a negative control.
+"""VFIO device reset: bind, reset, abnormal teardown and bleed, with a negative control, for
+vfio-platform and vfio-fsl-mc alike: what differs between the buses is in their step modules
+(the ``bus`` fixture: harness.suite.platform or harness.suite.fslmc), and a check that only one
+bus has is marked ``buses(...)``.
 
 Order matters and is the file's order: real-handler checks (the abnormal
 teardowns first, from a freshly bound device, then VFIO_DEVICE_RESET), then the
@@ -11,7 +14,7 @@ import pytest
 
 from harness.bootlog import scan, unexpected
 from harness.errors import InfrastructureError
-from harness.suite import platform
+from harness.suite import fslmc, platform
 from harness.suite.plugin import Inconclusive
 
 VARIANTS = platform.VARIANTS
@@ -33,6 +36,9 @@ def test_native_probe(booted, ssh, profile, twin, evidence):
     """The device's own kernel driver probes it (and, for a NIC, opens and closes it) without an
     error in the kernel log; then it is removed, so the rest of the suite starts from an unbound
     device. On a twin this is a fidelity check by code nobody here wrote."""
+    if fslmc.is_fslmc(profile):
+        pytest.skip("the MC twin models no QBMan portal or qDMA yet (issue 11, stage 2): the kernel's fsl-mc-dpio "
+                    "and fsl-dpaa2-qdma drivers cannot probe it")
     if not profile.dut_native_module:
         pytest.skip("the profile names no native driver (dut_native_module)")
     result = platform.native_probe(ssh, profile)
@@ -42,15 +48,20 @@ def test_native_probe(booted, ssh, profile, twin, evidence):
 
 
 @pytest.mark.vfio_id("bind.vfio")
-def test_bind(dut_bound, ssh, profile, evidence):
-    driver = platform.current_driver(ssh, profile.dut_device)
+def test_bind(dut_bound, ssh, profile, bus, evidence):
+    driver = bus.current_driver(ssh, profile.dut_device)
     nodes = ssh.run_check("ls /dev/vfio")
     evidence.update(original_driver=dut_bound["driver"], driver=driver, dev_vfio=nodes)
-    assert driver == "vfio-platform", f"{profile.dut_device} is bound to {driver!r}"
+    assert driver == bus.DRIVER, f"{profile.dut_device} is bound to {driver!r}"
+    if bus is fslmc:     # vfio-fsl-mc takes every object of the container with it
+        objects = {d: fslmc.current_driver(ssh, d) for d in fslmc.container_objects(ssh, profile.dut_device)}
+        evidence["objects"] = objects
+        assert all(v == fslmc.DRIVER for v in objects.values()), f"objects of {profile.dut_device} not on {fslmc.DRIVER}: {objects}"
     assert any(re.match(r"(noiommu-)?\d+$", n) for n in nodes), f"no group node in /dev/vfio: {nodes}"
 
 
 @pytest.mark.vfio_id("reset.module_autoload")
+@pytest.mark.buses("platform")
 def test_module_autoload(dut_bound, ssh, profile, evidence):
     handler = profile.dut_reset_module
     after = platform.modules(ssh)
@@ -60,8 +71,8 @@ def test_module_autoload(dut_bound, ssh, profile, evidence):
 
 
 @pytest.mark.vfio_id("reset.info_flag")
-def test_info_flag(dut_bound, ssh, profile, evidence):
-    evs = platform.events(ssh.run_check("vfio-hil-agent info"))
+def test_info_flag(dut_bound, ssh, profile, bus, evidence):
+    evs = bus.device_info(ssh, profile)
     devices = [e for e in evs if e.get("event") == "device" and e["name"] == profile.dut_device]
     evidence.update(device=devices[0] if devices else None)
     assert devices, f"the agent could not open {profile.dut_device}: {evs}"
@@ -70,7 +81,8 @@ def test_info_flag(dut_bound, ssh, profile, evidence):
 
 def _teardown(runs, key, ssh, profile, variant, twin, evidence, capture=None):
     if key not in runs:
-        runs[key] = platform.run_variant(ssh, profile, variant, twin, capture)
+        bus = fslmc if fslmc.is_fslmc(profile) else platform
+        runs[key] = bus.run_variant(ssh, profile, variant, twin, capture)
     ev = runs[key]
     stuck = platform.stuck_reason(ev)
     if stuck:                         # the kernel hung in the release path: every check of it fails
@@ -83,6 +95,8 @@ def _teardown(runs, key, ssh, profile, variant, twin, evidence, capture=None):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """No canary byte in the DMA window changes between the death and the next open."""
+    if fslmc.is_fslmc(profile):
+        pytest.skip(fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(ev)
     assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
@@ -95,6 +109,13 @@ def test_holder_keeps_device(dut_bound, ssh, profile, twin, teardown_runs, traff
     """While a forked child still holds the fd, the device has an owner: the kernel must not
     reset it, so DMA goes on. A kernel that resets early is a finding of its own, not a bleed."""
     ev = _teardown(teardown_runs, ("real", "child_holds_fd"), ssh, profile, "child_holds_fd", twin, evidence, traffic)
+    if fslmc.is_fslmc(profile):
+        held = ev["while_holder_lives"]
+        early = fslmc.container_resets(profile, ev["resets_while_holder_lives"])
+        evidence.update(while_holder_lives=held, resets_while_holder_lives=early)
+        assert held["enabled"] and not early, \
+            f"{profile.dut_object} was reset while a child still held the container's fd: {held}, {early}"
+        return
     evidence.update(while_holder_lives=ev["while_holder_lives"], tenant_killed_ms=ev["tenant_killed_ms"])
     assert ev["while_holder_lives"]["changed"] > 0, \
         "the device stopped while a child still held its fd: reset without the last close"
@@ -106,6 +127,8 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffi
     """Between the death and the next open (which would run the handler again) the device neither
     drives its interrupt line nor keeps a source enabled: its status and enable registers read
     through /dev/mem every 100 ms and, on a twin, the line's level from the twin itself."""
+    if fslmc.is_fslmc(profile):
+        pytest.skip(fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_irq=ev["gap_irq"], timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
@@ -126,7 +149,8 @@ def test_teardown_reset_state(dut_bound, ssh, profile, twin, teardown_runs, traf
     loopback and DMA_MR.INTM). The expectations are the device's (dut_quiescence), not the handler's."""
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     rs = ev["reset_state"]
-    evidence.update(variant=variant, reset_state=rs, gap_last=ev["gap_irq"]["last"])
+    evidence.update(variant=variant, reset_state=rs,
+                    gap_last=ev["gap_state"] if fslmc.is_fslmc(profile) else ev["gap_irq"]["last"])
     if not rs["tenant_set"]:
         raise Inconclusive(f"the tenant set none of {rs['checked']}: a reset could not be told from none")
     assert not rs["left_set"], (f"after the tenant died and before anyone opened the device these bits were still "
@@ -140,6 +164,8 @@ def test_teardown_tx_leak(dut_bound, ssh, profile, twin, teardown_runs, traffic,
     """Between the death and the next open the device transmits nothing on its backend: a device
     that keeps reading memory (the window, now the next user's, holds the canary) and sends it
     out is a leak. The frames are captured where the device's backend delivers them."""
+    if fslmc.is_fslmc(profile):
+        pytest.skip(fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_tx=ev["gap_tx"])
     if profile.dut_no_tx:
@@ -166,6 +192,8 @@ def test_teardown_next_open(dut_bound, ssh, profile, twin, teardown_runs, traffi
 def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """The next tenant, registering its eventfd before anything else, gets no IRQ and does not
     find interrupts armed: what the open-time reset leaves."""
+    if fslmc.is_fslmc(profile):
+        pytest.skip(fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt, timeline=ev["timeline"])
@@ -183,7 +211,15 @@ def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, 
 def test_reset_ioctl(dut_bound, ssh, profile, evidence):
     """DMA and IRQ armed, VFIO_DEVICE_RESET: it must succeed (an error from it, or a refused open,
     is the kernel's: KernelRefused, a fail), leave the device quiescent, and no DMA or IRQ may
-    follow for 1 s while frames flow."""
+    follow for 1 s while frames flow. On fsl-mc: the object the tenant enabled (and its
+    interrupt) must read disabled afterwards."""
+    if fslmc.is_fslmc(profile):
+        ev = fslmc.reset_ioctl(ssh, profile)
+        evidence.update(ev)
+        if not ev["busy_before"]:
+            raise Inconclusive(f"{profile.dut_object} was not enabled before the reset: nothing to stop")
+        assert not ev["busy_after"], f"{profile.dut_object} still has {ev['busy_after']} after VFIO_DEVICE_RESET"
+        return
     evs = platform.reset_check(ssh, profile)
     q = [e for e in evs if e.get("event") == "quiescence"]
     after = platform.one(evs, "after_reset")
@@ -197,12 +233,33 @@ def test_reset_ioctl(dut_bound, ssh, profile, evidence):
     assert after["irqs"] == 0, f"{after['irqs']} IRQs after VFIO_DEVICE_RESET"
 
 
+@pytest.mark.vfio_id("teardown.{variant}.reset_command")
+@pytest.mark.buses("fsl-mc")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teardown_reset_command(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
+    """After the last fd closed, the kernel asked the MC to reset the container (DPRC_RESET_CONTAINER,
+    through the container's own handle) with DPRC_RESET_OPTION_NON_RECURSIVE, as
+    vfio_fsl_mc_reset_device() does: read from the firmware's command log, which only a twin has."""
+    if twin is None:
+        pytest.skip("only the MC twin keeps a log of the commands the kernel sent the firmware")
+    ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
+    resets = fslmc.container_resets(profile, ev["gap_resets"])
+    evidence.update(variant=variant, gap_resets=ev["gap_resets"])
+    assert resets, f"no reset of {profile.dut_device} reached the MC after its last fd closed: {ev['gap_resets']}"
+    assert all(r["non_recursive"] for r in resets), f"a reset of {profile.dut_device} without NON_RECURSIVE: {resets}"
+
+
 @pytest.mark.vfio_id("deprecation.message")
-def test_deprecation_message(ssh, evidence):
-    """Informational: whether the handler printed the DEPRECATION line when it ran (7.2 does, 6.1 does not)."""
+def test_deprecation_message(ssh, profile, evidence):
+    """Informational: whether the handler printed the DEPRECATION line when it ran (7.2 does, 6.1 does not;
+    on fsl-mc: whether vfio-fsl-mc printed one, as it would while marked deprecated)."""
     lines = ssh.run_check("dmesg")
-    ran = any("VFIO: reset" in m for m in lines)
-    printed = [m for m in lines if "DEPRECATION:" in m]
+    if fslmc.is_fslmc(profile):
+        ran = any(fslmc.DRIVER in m for m in lines)
+        printed = [m for m in lines if "DEPRECATION:" in m and "fsl" in m.lower()]
+    else:
+        ran = any("VFIO: reset" in m for m in lines)
+        printed = [m for m in lines if "DEPRECATION:" in m]
     evidence.update(handler_ran=ran, printed=bool(printed), lines=printed[:3],
                     release=ssh.run_check("uname -r")[0])
     if not ran:
@@ -228,6 +285,7 @@ def handler_hidden(dut_bound, ssh, profile):
 
 
 @pytest.mark.vfio_id("reset.required_enforced")
+@pytest.mark.buses("platform")
 def test_required_enforced(handler_hidden, ssh, profile, evidence):
     """No handler available and reset_required=1 (default): vfio-platform must refuse the device."""
     mark = platform.dmesg_mark(ssh)
@@ -240,6 +298,7 @@ def test_required_enforced(handler_hidden, ssh, profile, evidence):
 
 
 @pytest.mark.vfio_id("reset.required_override")
+@pytest.mark.buses("platform")
 def test_required_override(handler_hidden, ssh, profile, evidence):
     """reset_required=0 lets the device bind without a handler (measured: 6.1.192 refuses, 7.2 honours it)."""
     try:
@@ -266,15 +325,24 @@ def test_required_override(handler_hidden, ssh, profile, evidence):
 
 
 @pytest.fixture(scope="session")
-def null_reset_loaded(dut_bound, ssh, profile):
-    """The negative control: the null-reset module in the real handler's place."""
+def null_reset_loaded(dut_bound, ssh, profile, twin):
+    """The negative control: the null-reset module in the real handler's place (on fsl-mc, whose
+    reset is vfio-fsl-mc's own: the MC twin's firmware ignoring every reset, its policy
+    reset_honoured=false)."""
+    if fslmc.is_fslmc(profile):
+        if twin is None:
+            pytest.skip("vfio-fsl-mc's reset has no module to swap: its control is the MC twin's null-reset policy")
+        twin.set_policy(reset_honoured=False)
+        yield True
+        twin.set_policy(reset_honoured=True)
+        return
     compat_dir = profile.dut_compatible.replace(",", "_")
     platform.unbind(ssh, profile.dut_device)
     ssh.run(f"rmmod {profile.dut_reset_module}")
     ssh.run_check(f"insmod /lib/vfio-hil/null-reset/{compat_dir}/vfio_null_reset.ko")
     platform.bind_to_vfio(ssh, profile.dut_device)
     assert platform.current_driver(ssh, profile.dut_device) == "vfio-platform"
-    return True
+    yield True
 
 
 @pytest.mark.vfio_id("control.null_reset.{variant}")
@@ -284,7 +352,14 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
     rest on must see bleed, or they prove nothing (results.apply_controls makes them inconclusive).
     IRQ bleed is proven only by IRQs delivered to the next tenant's eventfd; register state is
     evidence, not proof."""
+    if fslmc.is_fslmc(profile):
+        fslmc.fresh_firmware_state(ssh, profile, twin)
     ev = _teardown(teardown_runs, ("null", variant), ssh, profile, variant, twin, evidence, traffic)
+    if fslmc.is_fslmc(profile):
+        evidence.update(ev)
+        assert ev["reset_state"]["left_set"], \
+            f"{profile.dut_object} read reset in the gap although the firmware ignored the reset: reset_state could not see a leftover"
+        return
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)
     assert platform.dma_bled(ev), "no DMA bleed without the reset: the environment could not provoke it"
@@ -303,10 +378,16 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
 
 
 @pytest.mark.vfio_id("control.null_reset.reset_ioctl")
-def test_control_null_reset_ioctl(null_reset_loaded, ssh, profile, evidence):
+def test_control_null_reset_ioctl(null_reset_loaded, ssh, profile, twin, evidence):
     """reset.ioctl's own negative control: VFIO_DEVICE_RESET with a handler that does nothing
     must leave DMA (and, with a wired IRQ, IRQs delivered to the eventfd) going, or reset.ioctl's
     pass proves nothing."""
+    if fslmc.is_fslmc(profile):
+        fslmc.fresh_firmware_state(ssh, profile, twin)
+        ev = fslmc.reset_ioctl(ssh, profile)
+        evidence.update(ev)
+        assert ev["busy_after"], f"{profile.dut_object} read reset after a VFIO_DEVICE_RESET the firmware ignored"
+        return
     evs = platform.reset_check(ssh, profile)
     after = platform.one(evs, "after_reset")
     evidence.update(reset=platform.one(evs, "reset"), watch=after)

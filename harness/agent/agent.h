@@ -181,6 +181,17 @@ int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);
 int agent_cmd_reset_check(int argc, char **argv);
 int agent_cmd_clock(int argc, char **argv);
+int agent_cmd_fslmc_tenant(int argc, char **argv);
+int agent_cmd_fslmc_query(int argc, char **argv);
+int agent_cmd_fslmc_reset(int argc, char **argv);
+
+/* Command-line and timing helpers every subcommand shares (agent_core.c). */
+const char *agent_arg(int argc, char **argv, const char *key, const char *def);
+bool agent_has_flag(int argc, char **argv, const char *flag);
+/* CLOCK_MONOTONIC in ms: the clock every timeline event carries as "mono_ms". */
+uint64_t agent_now_ms(void);
+/* Print a "dying" line and die: "segv" crashes, "exit" leaves without cleanup, else SIGKILL. */
+void agent_die_as(const char *how);
 
 const struct agent_device_ops *agent_ops_find(const char *compatible);
 void agent_ops_list(void);

@@ -21,7 +21,7 @@
 #define CANARY_DEFAULT 0xa5
 #define LIVE_READ_MS 500        /* the tenant's one register read while it holds the device */
 
-static const char *arg(int argc, char **argv, const char *key, const char *def)
+const char *agent_arg(int argc, char **argv, const char *key, const char *def)
 {
 	int i;
 
@@ -31,7 +31,7 @@ static const char *arg(int argc, char **argv, const char *key, const char *def)
 	return def;
 }
 
-static bool has_flag(int argc, char **argv, const char *flag)
+bool agent_has_flag(int argc, char **argv, const char *flag)
 {
 	int i;
 
@@ -43,7 +43,7 @@ static bool has_flag(int argc, char **argv, const char *flag)
 
 /* CLOCK_MONOTONIC in ms: every event of a timeline (tenant, death, canary,
  * next tenant) carries it as "mono_ms", so the host can line them up. */
-static uint64_t now_ms(void)
+uint64_t agent_now_ms(void)
 {
 	struct timespec ts;
 
@@ -269,7 +269,7 @@ int agent_quiescence(const struct agent_device_ops *ops, struct agent_vfio_devic
 	int busy;
 
 	agent_json_begin(&j, event);
-	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
 	busy = ops->read_quiescence(dev, &j);
 	agent_json_end(&j);
 	return busy;
@@ -290,14 +290,14 @@ static int wait_irq(struct agent_session *s, int timeout_ms)
 	return (int)n;
 }
 
-static void die_as(const char *how)
+void agent_die_as(const char *how)
 {
 	struct agent_json j;
 
 	agent_json_begin(&j, "dying");
 	agent_json_str(&j, "how", how);
 	agent_json_int(&j, "pid", getpid());
-	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
 	agent_json_end(&j);
 	if (!strcmp(how, "segv"))
 		*(volatile int *)0 = 0;         /* crash ourselves, as a buggy driver would */
@@ -315,23 +315,23 @@ static void die_as(const char *how)
  */
 int agent_cmd_tenant(int argc, char **argv)
 {
-	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
-	int report_ms = atoi(arg(argc, argv, "--report-ms", "200"));
-	long die_after = atol(arg(argc, argv, "--die-after-ms", "-1"));
-	const char *die_how = arg(argc, argv, "--die-how", "kill");
-	bool ioctl_loop = has_flag(argc, argv, "--ioctl-loop");
+	const char *name = agent_arg(argc, argv, "--device", NULL), *compat = agent_arg(argc, argv, "--compat", NULL);
+	int report_ms = atoi(agent_arg(argc, argv, "--report-ms", "200"));
+	long die_after = atol(agent_arg(argc, argv, "--die-after-ms", "-1"));
+	const char *die_how = agent_arg(argc, argv, "--die-how", "kill");
+	bool ioctl_loop = agent_has_flag(argc, argv, "--ioctl-loop");
 	uint64_t phys, size, t0, last = 0, irqs = 0, frames = 0, ioctls = 0;
 	bool live_read = false;
 	struct agent_session s;
 	struct agent_json j;
 
-	if (!name || !compat || parse_window(arg(argc, argv, "--window", NULL), &phys, &size)) {
+	if (!name || !compat || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
 		fprintf(stderr, "tenant: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}
 	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
 		return 1;
-	t0 = now_ms();
+	t0 = agent_now_ms();
 	agent_json_begin(&j, "armed");
 	agent_json_int(&j, "pid", getpid());
 	agent_json_hex(&j, "window", phys);
@@ -339,7 +339,7 @@ int agent_cmd_tenant(int argc, char **argv)
 	agent_json_bool(&j, "transmits", s.ops->transmits);
 	agent_json_end(&j);
 	agent_quiescence(s.ops, &s.dev, "quiescence");
-	if (has_flag(argc, argv, "--fork-holder")) {
+	if (agent_has_flag(argc, argv, "--fork-holder")) {
 		pid_t child = fork();
 
 		if (child < 0) {
@@ -375,8 +375,8 @@ int agent_cmd_tenant(int argc, char **argv)
 			if (n > 0 && agent_session_irq_unmask(&s))
 				return 1;
 		}
-		if (now_ms() - last >= (uint64_t)report_ms) {
-			last = now_ms();
+		if (agent_now_ms() - last >= (uint64_t)report_ms) {
+			last = agent_now_ms();
 			agent_json_begin(&j, "progress");
 			agent_json_int(&j, "t_ms", (long long)(last - t0));
 			agent_json_int(&j, "mono_ms", (long long)last);
@@ -389,12 +389,12 @@ int agent_cmd_tenant(int argc, char **argv)
 		/* Once, half way through the hold: is the device still doing what it was armed to do?
 		 * A device reset under its live owner (a handler that returned before its reset
 		 * finished) reads idle here; that is the kernel's doing, not a lab without traffic. */
-		if (!live_read && now_ms() - t0 >= LIVE_READ_MS) {
+		if (!live_read && agent_now_ms() - t0 >= LIVE_READ_MS) {
 			agent_quiescence(s.ops, &s.dev, "live");
 			live_read = true;
 		}
-		if (die_after >= 0 && now_ms() - t0 >= (uint64_t)die_after)
-			die_as(die_how);
+		if (die_after >= 0 && agent_now_ms() - t0 >= (uint64_t)die_after)
+			agent_die_as(die_how);
 	}
 }
 
@@ -419,8 +419,8 @@ static uint64_t irq_sample(uint64_t mono, long long irqs)
  */
 int agent_cmd_next_tenant(int argc, char **argv)
 {
-	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
-	int watch_ms = atoi(arg(argc, argv, "--watch-ms", "2000"));
+	const char *name = agent_arg(argc, argv, "--device", NULL), *compat = agent_arg(argc, argv, "--compat", NULL);
+	int watch_ms = atoi(agent_arg(argc, argv, "--watch-ms", "2000"));
 	long long first = -1, irqs = 0;
 	struct agent_session s;
 	struct agent_json j;
@@ -432,24 +432,24 @@ int agent_cmd_next_tenant(int argc, char **argv)
 	}
 	if (agent_session_open(&s, name, compat) || agent_session_irq_register(&s))
 		return 1;
-	t0 = now_ms();
+	t0 = agent_now_ms();
 	irq_sample(t0, 0);
-	while (now_ms() - t0 < (uint64_t)watch_ms && irqs < 1000) {
+	while (agent_now_ms() - t0 < (uint64_t)watch_ms && irqs < 1000) {
 		int n = wait_irq(&s, 50);
 
 		if (n < 0)
 			return 1;
 		if (n > 0) {
 			if (first < 0)
-				first = (long long)(now_ms() - t0);
+				first = (long long)(agent_now_ms() - t0);
 			irqs += n;
-			if (now_ms() - sampled >= SAMPLE_MIN_MS)
-				sampled = irq_sample(now_ms(), irqs);
+			if (agent_now_ms() - sampled >= SAMPLE_MIN_MS)
+				sampled = irq_sample(agent_now_ms(), irqs);
 			if (agent_session_irq_unmask(&s))
 				return 1;
 		}
 	}
-	irq_sample(now_ms(), irqs);
+	irq_sample(agent_now_ms(), irqs);
 	if (session_probe_init(&s, false))
 		return 1;
 	agent_json_begin(&j, "next_tenant");
@@ -500,7 +500,7 @@ static void canary_report(const char *mode, const struct agent_device_ops *ops, 
 	agent_json_int(&j, "bytes", (long long)(win->size - ops->buffers_offset()));
 	agent_json_int(&j, "changed", (long long)changed);
 	agent_json_int(&j, "first_changed_offset", first == UINT64_MAX ? -1 : (long long)first);
-	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
 	agent_json_end(&j);
 }
 
@@ -518,16 +518,16 @@ static void canary_report(const char *mode, const struct agent_device_ops *ops, 
 int agent_cmd_canary(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
-	const char *compat = arg(argc, argv, "--compat", NULL);
-	unsigned int pattern = (unsigned int)strtoul(arg(argc, argv, "--pattern", "0xa5"), NULL, 0) & 0xff;
-	int watch_ms = atoi(arg(argc, argv, "--ms", "1000")), every_ms = atoi(arg(argc, argv, "--every", "100"));
+	const char *compat = agent_arg(argc, argv, "--compat", NULL);
+	unsigned int pattern = (unsigned int)strtoul(agent_arg(argc, argv, "--pattern", "0xa5"), NULL, 0) & 0xff;
+	int watch_ms = atoi(agent_arg(argc, argv, "--ms", "1000")), every_ms = atoi(agent_arg(argc, argv, "--every", "100"));
 	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
 	struct agent_dma_window win, regs_map;
 	struct agent_vfio_device regs_dev = { .regs = NULL };
 	struct agent_json j;
 	uint64_t phys, size, changed, first = UINT64_MAX, t0;
 
-	if (!ops || parse_window(arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
+	if (!ops || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
 	    (strcmp(mode, "fill") && strcmp(mode, "check") && strcmp(mode, "watch"))) {
 		fprintf(stderr, "canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5] "
 			"[--ms 1000 --every 100] [--regs-of DEVICE]\n");
@@ -535,13 +535,13 @@ int agent_cmd_canary(int argc, char **argv)
 	}
 	if (agent_session_map_window(&win, phys, size))
 		return 1;
-	if (arg(argc, argv, "--regs-of", NULL)) {
+	if (agent_arg(argc, argv, "--regs-of", NULL)) {
 		uint64_t bases[2];
-		int n = of_reg_bases(arg(argc, argv, "--regs-of", NULL), bases, 2);
+		int n = of_reg_bases(agent_arg(argc, argv, "--regs-of", NULL), bases, 2);
 
 		if (n < 1 || (ops->regs1_size && n < 2)) {
 			fprintf(stderr, "canary: %s has %d register windows in its device tree, %s needs %d\n",
-				arg(argc, argv, "--regs-of", NULL), n, ops->name, ops->regs1_size ? 2 : 1);
+				agent_arg(argc, argv, "--regs-of", NULL), n, ops->name, ops->regs1_size ? 2 : 1);
 			return 1;
 		}
 		if (agent_session_map_window(&regs_map, bases[0], ops->regs_size))
@@ -563,12 +563,12 @@ int agent_cmd_canary(int argc, char **argv)
 	canary_report("fill", ops, &win, 0, UINT64_MAX);
 	if (!strcmp(mode, "fill"))
 		return 0;
-	t0 = now_ms();
-	while (now_ms() - t0 < (uint64_t)watch_ms) {
+	t0 = agent_now_ms();
+	while (agent_now_ms() - t0 < (uint64_t)watch_ms) {
 		usleep((useconds_t)every_ms * 1000);
 		changed = canary_changed(ops, &win, (uint8_t)pattern, &first);
 		agent_json_begin(&j, "canary_sample");
-		agent_json_int(&j, "mono_ms", (long long)now_ms());
+		agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
 		agent_json_int(&j, "changed", (long long)changed);
 		agent_json_end(&j);
 		if (regs_dev.regs)
@@ -587,7 +587,7 @@ int agent_cmd_clock(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	agent_json_begin(&j, "clock");
-	agent_json_int(&j, "mono_ms", (long long)now_ms());
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
 	agent_json_end(&j);
 	return 0;
 }
@@ -599,8 +599,8 @@ int agent_cmd_clock(int argc, char **argv)
  */
 int agent_cmd_reset_check(int argc, char **argv)
 {
-	const char *name = arg(argc, argv, "--device", NULL), *compat = arg(argc, argv, "--compat", NULL);
-	int watch_ms = atoi(arg(argc, argv, "--watch-ms", "2000"));
+	const char *name = agent_arg(argc, argv, "--device", NULL), *compat = agent_arg(argc, argv, "--compat", NULL);
+	int watch_ms = atoi(agent_arg(argc, argv, "--watch-ms", "2000"));
 	unsigned int pattern = CANARY_DEFAULT;
 	struct agent_session s;
 	struct agent_json j;
@@ -608,7 +608,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	long long irqs = 0;
 	int rc;
 
-	if (!name || !compat || parse_window(arg(argc, argv, "--window", NULL), &phys, &size)) {
+	if (!name || !compat || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
 		fprintf(stderr, "reset-check: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}
@@ -630,8 +630,8 @@ int agent_cmd_reset_check(int argc, char **argv)
 	wait_irq(&s, 0);
 	if (agent_session_irq_unmask(&s))
 		return 1;
-	t0 = now_ms();
-	while (now_ms() - t0 < (uint64_t)watch_ms) {
+	t0 = agent_now_ms();
+	while (agent_now_ms() - t0 < (uint64_t)watch_ms) {
 		int n = wait_irq(&s, 50);
 
 		if (n < 0)

@@ -18,6 +18,9 @@ static const struct agent_cmd cmds[] = {
 	{ "canary", agent_cmd_canary, "fill|check|watch the DMA window through /dev/mem, never opening the device" },
 	{ "clock", agent_cmd_clock, "print CLOCK_MONOTONIC ms, the clock every timeline event carries" },
 	{ "reset-check", agent_cmd_reset_check, "arm, VFIO_DEVICE_RESET, quiescence, watch for DMA" },
+	{ "fslmc-tenant", agent_cmd_fslmc_tenant, "fsl-mc: open a container, enable an object through its portal, hold" },
+	{ "fslmc-query", agent_cmd_fslmc_query, "fsl-mc: an object's enable/IRQ state from the harness's DPMCP" },
+	{ "fslmc-reset", agent_cmd_fslmc_reset, "fsl-mc: arm, VFIO_DEVICE_RESET on the container, state after" },
 };
 
 int main(int argc, char **argv)

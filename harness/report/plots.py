@@ -28,7 +28,9 @@ def teardown_timelines(run: Run, variant: str) -> tuple[dict | None, dict | None
     """(real handler timeline, control timeline) of one variant; None where the test did not measure one."""
     def tl(test_id):
         t = run.test(test_id)
-        return t.evidence.get("timeline") if t else None
+        timeline = t.evidence.get("timeline") if t else None
+        # Only a canary timeline can be drawn (an fsl-mc teardown's timeline has no canary yet).
+        return timeline if timeline and "canary_laid_ms" in timeline else None
     return tl(f"teardown.{variant}.dma_bleed"), tl(f"control.null_reset.{variant}")
 
 

@@ -13,6 +13,8 @@ import time
 from harness.errors import InfrastructureError
 from harness.targets import TargetProfile
 
+NAME = "platform"
+DRIVER = "vfio-platform"
 VARIANTS = ["sigkill", "segv", "child_holds_fd", "exit_without_cleanup", "kill_during_ioctl"]
 HOLD_S = 1.0          # tenant runs with DMA+IRQ armed and frames flowing before it dies
 GAP_S = 1.0           # how long the canary is watched between death and the next open
@@ -96,6 +98,11 @@ def modules(ssh) -> list[str]:
 def current_driver(ssh, device: str) -> str | None:
     out, _, rc = ssh.run(f"basename $(readlink /sys/bus/platform/devices/{device}/driver)")
     return out[0] if rc == 0 and out else None
+
+
+def device_info(ssh, t: TargetProfile) -> list[dict]:
+    """The agent's info lines, among them a "device" line per bound device (VFIO_DEVICE_GET_INFO)."""
+    return events(ssh.run_check("vfio-hil-agent info"))
 
 
 def bind_to_vfio(ssh, device: str) -> None:

@@ -46,13 +46,33 @@ def _run_dir() -> Path | None:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "vfio_id(template): the vfio-hil test id, formatted with the parameters")
+    config.addinivalue_line("markers", "buses(*names): the buses ('platform', 'fsl-mc') whose suite has this check")
     # `vfio-hil run` stops the suite with SIGTERM; as KeyboardInterrupt it unwinds the session, so
     # labgrid shuts QEMU down (what still runs afterwards is stopped by run.py, by process group).
     if _run_dir() is not None:
         signal.signal(signal.SIGTERM, sigterm_as_interrupt)
 
 
+def _bus_of_target() -> str | None:
+    name = os.environ.get("VFIO_HIL_TARGET")
+    if not name:
+        return None
+    from harness.suite import fslmc
+    from harness.targets import get_target
+
+    return fslmc.NAME if fslmc.is_fslmc(get_target(name)) else "platform"
+
+
 def pytest_collection_modifyitems(session, config, items):
+    # A check marked buses(...) belongs to those buses' suites only (e.g. reset.required_enforced
+    # is vfio-platform's reset_required; teardown.*.reset_command reads the MC's command log):
+    # on another bus it is not part of the suite, so it is neither run nor reported.
+    bus = _bus_of_target()
+    if bus:
+        other = [i for i in items if i.get_closest_marker("buses") and bus not in i.get_closest_marker("buses").args]
+        if other:
+            config.hook.pytest_deselected(items=other)
+            items[:] = [i for i in items if i not in other]
     run_dir = _run_dir()
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,11 @@ Policies:
 - ``reset_honoured`` (default true): a container or object reset returns the objects to their
   initial state (disabled, interrupts disabled and cleared). False is the null-reset control:
   the firmware answers OK and changes nothing.
-- ``reset_closes_handles`` (default true): resetting a container closes the handles opened
-  through the container's other portals (its DPMCPs: the tenant's), as dprc_reset_container()'s
-  kernel-doc says ("all objects handles that were owned by the child container shall be
-  closed"); the handle the reset was issued through stays open (vfio-fsl-mc closes it later).
+- ``reset_closes_handles`` (default true): resetting a container closes every handle opened
+  through the container's portals (its DPRC portal and its DPMCPs: the tenant's), as
+  dprc_reset_container()'s kernel-doc says ("all objects handles that were owned by the child
+  container shall be closed"), except the handle the reset was issued through (vfio-fsl-mc
+  issues it through the container's own token, which dprc_cleanup() closes later).
 """
 
 from __future__ import annotations
@@ -101,13 +102,15 @@ class McObject:
 
 def default_dpl(tenant_icid: int, root_icid: int) -> list[McObject]:
     """What the board's DPL makes: the root container dprc.1 with the DPMCPs the kernel's
-    allocator pools and the child container dprc.2 for the tenant; dprc.2 holds a DPMCP, a DPIO
-    and a DPDMAI, as a DPDK qDMA application's container does. Portals: 0 root, 1 dprc.2,
-    2.. the DPMCPs."""
+    allocator pools, one more (dpmcp.4) that the harness binds to vfio-fsl-mc to ask the firmware
+    about the tenant's objects without going through the container under test, and the child
+    container dprc.2 for the tenant; dprc.2 holds a DPMCP, a DPIO and a DPDMAI, as a DPDK qDMA
+    application's container does. Portals: 0 root, 1 dprc.2, 2.. the DPMCPs."""
     return [
         McObject("dprc", 1, None, irq_count=1, region_count=0, portal=0, icid=root_icid),
         McObject("dpmcp", 1, 1, irq_count=1, region_count=1, portal=2),
         McObject("dpmcp", 2, 1, irq_count=1, region_count=1, portal=3),
+        McObject("dpmcp", 4, 1, irq_count=1, region_count=1, portal=5),     # the harness's own portal
         McObject("dprc", 2, 1, irq_count=1, region_count=1, portal=1, icid=tenant_icid),
         McObject("dpmcp", 3, 2, irq_count=1, region_count=1, portal=4),
         McObject("dpio", 1, 2, irq_count=1, region_count=2),
@@ -225,7 +228,7 @@ class FslMcTwin(Twin):
         if cid == 0x006:
             return STATUS_OK, [int(obj.enabled)], None, {}
         if cid == 0x005:
-            return self._reset(portal, obj, ver, p)
+            return self._reset(portal, token, obj, ver, p)
         if cid in (0x010, 0x012, 0x014, 0x016, 0x017, 0x011, 0x013, 0x015):
             return self._irq_cmd(obj, cid, p)
         if obj.type == "dprc":
@@ -306,7 +309,7 @@ class FslMcTwin(Twin):
             return STATUS_CONFIG_ERR, [], None, {}
         return STATUS_UNSUPPORTED, [], None, {}
 
-    def _reset(self, portal, obj, ver, p):
+    def _reset(self, portal, token, obj, ver, p):
         if obj.type != "dprc":
             if self.reset_honoured:
                 obj.reset()
@@ -325,10 +328,11 @@ class FslMcTwin(Twin):
                 o.reset()
                 touched.append(o.name)
             if self.reset_closes_handles:
-                owned = {o.portal for o in self.objects if o.portal is not None and o is not child
-                         and self._descends(o, child)}
+                owned = {o.portal for o in self.objects if o.portal is not None and self._descends(o, child)}
                 for q in owned:
                     for t, o in list(self.tokens[q].items()):
+                        if (q, t) == (portal, token):
+                            continue              # the handle the reset came through
                         del self.tokens[q][t]
                         touched.append(f"closed {o.name} (portal {q} token {t})")
         self._log_reset(what=f"container {child.name} reset", via=obj.name, cmd_version=ver, options=options,

@@ -225,6 +225,18 @@ class RunningTwin:
         self.check_alive()
         return self.engine.dma_reads_between(start, end)
 
+    def set_policy(self, **policy) -> None:
+        """Change the twin's named modelling policies while it runs (the fsl-mc control's null
+        reset: reset_honoured=False); logged, so the event log says which policy held when."""
+        twin = self.engine.twin
+        for key in policy:
+            if not hasattr(twin, key):
+                raise TargetProfileError(f"the {twin.name} twin has no policy {key!r}")
+        with self.engine.lock:
+            for key, value in policy.items():
+                setattr(twin, key, value)
+            self.engine.log.add("policy", **policy)
+
     def stop(self) -> None:
         if self._fault is not None:
             self._fault.cancel()

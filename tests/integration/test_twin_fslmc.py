@@ -78,13 +78,22 @@ def test_a_portal_opens_only_its_own_containers_objects_once(mc):
     assert send(mc, ROOT, 0x800, token=token)[0] == fslmc.STATUS_INVALID_STATE  # a closed token is gone
 
 
-def _tenant_enables_dpdmai(mc) -> int:
-    """What the tenant does through its own DPMCP: open the DPDMAI, enable it and its IRQ."""
-    token = open_obj(mc, TENANT_DPMCP, "dpdmai", 1)
-    assert send(mc, TENANT_DPMCP, 0x002, token=token)[0] == 0
-    assert send(mc, TENANT_DPMCP, 0x012, token=token, params=[1])[0] == 0
-    assert send(mc, TENANT_DPMCP, 0x006, token=token)[2][0] == 1
+def _tenant_enables_dpdmai(mc, portal=TENANT_DPMCP) -> int:
+    """What the tenant does through its own DPMCP (or the container's portal): open the DPDMAI,
+    enable it and its IRQ."""
+    token = open_obj(mc, portal, "dpdmai", 1)
+    assert send(mc, portal, 0x002, token=token)[0] == 0
+    assert send(mc, portal, 0x012, token=token, params=[1])[0] == 0
+    assert send(mc, portal, 0x006, token=token)[2][0] == 1
     return token
+
+
+def test_a_handle_the_tenant_opened_through_the_containers_own_portal_is_closed_too(mc):
+    token = _tenant_enables_dpdmai(mc, CHILD)
+    child = open_obj(mc, CHILD, "dprc", 2)
+    assert send(mc, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    assert send(mc, CHILD, 0x006, token=token)[0] == fslmc.STATUS_INVALID_STATE
+    assert not mc.twin.state()["dpdmai.1"]["enabled"]
 
 
 @pytest.mark.parametrize("ver,options,dpmcp_reset", [(2, fslmc.RESET_NON_RECURSIVE, True), (1, 0, True)])

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fsl-mc (DPAA2) tenants: a userspace driver of a child container bound to vfio-fsl-mc, as
+ * DPDK's fslmc bus is one. Everything on DPAA2 is done with Management Complex commands: 64
+ * bytes, 8 little-endian words (a header: status in byte 2, token in bytes 4-5, cmd_id =
+ * id << 4 | version in bytes 6-7; then 7 parameters).
+ *
+ * Two ways to send one, both the kernel's own:
+ * - the container's DPRC region through its VFIO device fd: one write() of the 64 bytes (the
+ *   kernel copies it into the container's portal and polls for the answer, vfio_fsl_mc_write()),
+ *   then one read() of the answer; the region cannot be mmapped;
+ * - a DPMCP's portal, mmapped from its VFIO device: parameters, a barrier, the header, then
+ *   polling the status, as mc_send_command() does.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include "agent.h"
+
+#define MC_STATUS_READY 1
+#define MC_DEADLINE_MS 5000
+#define MC_CLOSE 0x800
+#define MC_ENABLE 0x002
+#define MC_IS_ENABLED 0x006
+#define MC_SET_IRQ_ENABLE 0x012
+#define MC_GET_IRQ_ENABLE 0x013
+
+struct mc_portal {
+	int fd;                  /* the VFIO device fd */
+	uint64_t offset;         /* region 0's offset in it (write()/read() transport) */
+	volatile uint64_t *map;  /* region 0 mmapped (DPMCP transport), or NULL */
+};
+
+struct mc_answer {
+	int status;              /* the MC's status, or -errno when the kernel refused the transfer */
+	uint16_t token;
+	uint64_t p[7];
+};
+
+/* The open command's id of each object type (drivers/bus/fsl-mc/fsl-mc-private.h). */
+static int open_id(const char *type)
+{
+	static const char *const types[] = { "dpni", "dpsw", "dpio", "dpbp", "dprc", "dpdmux", "dpci",
+					     "dpcon", "dpseci", "dpaiop", "dpmcp", "dpmac", "dpdcei", "dpdmai" };
+
+	for (unsigned int i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(types[i], type))
+			return 0x801 + (int)i;
+	return -1;
+}
+
+static uint64_t mc_header(unsigned int id, uint16_t token)
+{
+	return (uint64_t)MC_STATUS_READY << 16 | (uint64_t)token << 32 | (uint64_t)((id << 4) | 1) << 48;
+}
+
+/* One MC command; the answer's status is the MC's, or -errno if the kernel refused it. */
+static struct mc_answer mc_send(struct mc_portal *pt, unsigned int id, uint16_t token, const uint64_t *params, int n)
+{
+	struct mc_answer a = { .status = -EIO };
+	uint64_t cmd[8] = { mc_header(id, token) };
+	uint64_t t0 = agent_now_ms();
+
+	for (int i = 0; i < n && i < 7; i++)
+		cmd[1 + i] = params[i];
+	if (pt->map) {
+		for (int i = 7; i >= 1; i--)
+			pt->map[i] = cmd[i];
+		__sync_synchronize();          /* the header last: it hands the command to the MC */
+		pt->map[0] = cmd[0];
+		while (((pt->map[0] >> 16) & 0xff) == MC_STATUS_READY) {
+			if (agent_now_ms() - t0 > MC_DEADLINE_MS) {
+				a.status = -ETIMEDOUT;
+				return a;
+			}
+			usleep(100);
+		}
+		__sync_synchronize();
+		for (int i = 0; i < 8; i++)
+			cmd[i] = pt->map[i];
+	} else {
+		if (pwrite(pt->fd, cmd, 64, (off_t)pt->offset) != 64 ||
+		    pread(pt->fd, cmd, 64, (off_t)pt->offset) != 64) {
+			a.status = -errno;
+			return a;
+		}
+	}
+	a.status = (int)((cmd[0] >> 16) & 0xff);
+	a.token = (uint16_t)(cmd[0] >> 32);
+	for (int i = 0; i < 7; i++)
+		a.p[i] = cmd[1 + i];
+	return a;
+}
+
+static int portal_open(const char *name, bool map, struct agent_vfio_device *dev, struct mc_portal *pt)
+{
+	struct vfio_region_info r = { .argsz = sizeof(r), .index = 0 };
+
+	if (agent_vfio_open(name, dev))
+		return -1;
+	AGENT_CHECK_IOCTL(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, &r);
+	pt->fd = dev->device_fd;
+	pt->offset = r.offset;
+	pt->map = NULL;
+	if (map) {
+		void *p = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->device_fd, (off_t)r.offset);
+
+		if (p == MAP_FAILED) {
+			agent_json_errno("mmap region 0", name, errno);
+			return -1;
+		}
+		pt->map = p;
+	}
+	return 0;
+}
+
+/* "type.id" into its open command id and object id. */
+static int parse_object(const char *name, int *id_out, int *obj_out)
+{
+	char type[16];
+	const char *dot = name ? strchr(name, '.') : NULL;
+
+	if (!dot || dot - name >= (long)sizeof(type))
+		return -1;
+	memcpy(type, name, (size_t)(dot - name));
+	type[dot - name] = '\0';
+	*id_out = open_id(type);
+	*obj_out = atoi(dot + 1);
+	return *id_out < 0 ? -1 : 0;
+}
+
+static void print_answer(const char *event, const char *what, struct mc_answer a)
+{
+	struct agent_json j;
+
+	agent_json_begin(&j, event);
+	agent_json_str(&j, "command", what);
+	agent_json_int(&j, "status", a.status);
+	agent_json_end(&j);
+}
+
+/* Open `object` through `pt` and report it; returns the token, or 0 with a line printed. */
+static uint16_t mc_open(struct mc_portal *pt, const char *object)
+{
+	int id, obj;
+	uint64_t p = 0;
+	struct mc_answer a;
+
+	if (parse_object(object, &id, &obj))
+		return 0;
+	p = (uint64_t)obj;
+	a = mc_send(pt, (unsigned int)id, 0, &p, 1);
+	if (a.status) {
+		print_answer("mc_refused", "open", a);
+		return 0;
+	}
+	return a.token;
+}
+
+/* The object's state as its firmware reports it: one line `event`. With `held` (a token the
+ * caller already holds on this portal: one open per object per portal) it asks through that. */
+static int report_state(struct mc_portal *pt, const char *object, const char *event, uint16_t held)
+{
+	uint16_t token = held ? held : mc_open(pt, object);
+	uint64_t irq0 = 0;
+	struct mc_answer en, irq;
+	struct agent_json j;
+
+	if (!token)
+		return -1;
+	en = mc_send(pt, MC_IS_ENABLED, token, NULL, 0);
+	irq = mc_send(pt, MC_GET_IRQ_ENABLE, token, &irq0, 1);
+	if (!held)
+		mc_send(pt, MC_CLOSE, token, NULL, 0);
+	agent_json_begin(&j, event);
+	agent_json_str(&j, "object", object);
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
+	agent_json_int(&j, "status", en.status ? en.status : irq.status);
+	agent_json_bool(&j, "enabled", !en.status && (en.p[0] & 1));
+	agent_json_bool(&j, "irq_enabled", !irq.status && (irq.p[0] & 1));
+	agent_json_end(&j);
+	return en.status || irq.status ? -1 : 0;
+}
+
+/*
+ * fslmc-query --portal dpmcp.N --object TYPE.ID [--event NAME]: the object's enable and IRQ-enable
+ * state, asked of the firmware through a DPMCP of the root container (the harness's own portal),
+ * never through the container under test.
+ */
+int agent_cmd_fslmc_query(int argc, char **argv)
+{
+	const char *portal = agent_arg(argc, argv, "--portal", NULL), *object = agent_arg(argc, argv, "--object", NULL);
+	struct agent_vfio_device dev;
+	struct mc_portal pt;
+	int rc;
+
+	if (!portal || !object) {
+		fprintf(stderr, "fslmc-query: --portal and --object are required\n");
+		return 2;
+	}
+	if (portal_open(portal, true, &dev, &pt))
+		return 1;
+	rc = report_state(&pt, object, agent_arg(argc, argv, "--event", "state"), 0);
+	agent_vfio_close(&dev);
+	return rc ? 1 : 0;
+}
+
+/* Through the container's portal: open `object`, enable it and its IRQ 0; the token, or 0. */
+static uint16_t arm_object(struct mc_portal *pt, const char *object)
+{
+	uint16_t token = mc_open(pt, object);
+	uint64_t irq_on = 1;              /* enable = 1, irq_index = 0 */
+	struct mc_answer a;
+
+	if (!token)
+		return 0;
+	a = mc_send(pt, MC_ENABLE, token, NULL, 0);
+	if (!a.status)
+		a = mc_send(pt, MC_SET_IRQ_ENABLE, token, &irq_on, 1);
+	if (a.status) {
+		print_answer("mc_refused", "enable", a);
+		return 0;
+	}
+	return token;
+}
+
+static int device_info(struct agent_vfio_device *dev)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct agent_json j;
+
+	AGENT_CHECK_IOCTL(dev->device_fd, VFIO_DEVICE_GET_INFO, &info);
+	agent_json_begin(&j, "device");
+	agent_json_str(&j, "name", dev->name);
+	agent_json_hex(&j, "flags", info.flags);
+	agent_json_bool(&j, "fsl_mc", info.flags & VFIO_DEVICE_FLAGS_FSL_MC);
+	agent_json_bool(&j, "reset", info.flags & VFIO_DEVICE_FLAGS_RESET);
+	agent_json_int(&j, "regions", info.num_regions);
+	agent_json_int(&j, "irqs", info.num_irqs);
+	agent_json_end(&j);
+	return 0;
+}
+
+/*
+ * fslmc-tenant --container dprc.N --object TYPE.ID [--report-ms 100] [--die-after-ms N
+ * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop]: open the container through VFIO, open
+ * the object through the container's own portal and enable it and its IRQ, then hold until
+ * killed. --ioctl-loop keeps MC commands going through the container's region, so that a kill
+ * lands inside vfio_fsl_mc_write() while the kernel polls the portal.
+ */
+int agent_cmd_fslmc_tenant(int argc, char **argv)
+{
+	const char *container = agent_arg(argc, argv, "--container", NULL);
+	const char *object = agent_arg(argc, argv, "--object", NULL);
+	int report_ms = atoi(agent_arg(argc, argv, "--report-ms", "100"));
+	long die_after = atol(agent_arg(argc, argv, "--die-after-ms", "-1"));
+	const char *die_how = agent_arg(argc, argv, "--die-how", "kill");
+	bool ioctl_loop = agent_has_flag(argc, argv, "--ioctl-loop");
+	struct agent_vfio_device dev;
+	struct mc_portal pt;
+	struct agent_json j;
+	uint64_t t0, last = 0, commands = 0;
+	uint16_t token;
+
+	if (!container || !object) {
+		fprintf(stderr, "fslmc-tenant: --container and --object are required\n");
+		return 2;
+	}
+	if (portal_open(container, false, &dev, &pt) || device_info(&dev))
+		return 1;
+	token = arm_object(&pt, object);
+	if (!token)
+		return 1;
+	t0 = agent_now_ms();
+	agent_json_begin(&j, "armed");
+	agent_json_int(&j, "pid", getpid());
+	agent_json_str(&j, "object", object);
+	agent_json_int(&j, "token", token);
+	agent_json_int(&j, "mono_ms", (long long)t0);
+	agent_json_end(&j);
+	if (report_state(&pt, object, "live", token))
+		return 1;
+	if (agent_has_flag(argc, argv, "--fork-holder")) {
+		pid_t child = fork();
+
+		if (child < 0) {
+			agent_json_errno("fork", "holder", errno);
+			return 1;
+		}
+		if (child == 0)
+			for (;;)
+				pause();
+		agent_json_begin(&j, "holder");
+		agent_json_int(&j, "pid", child);
+		agent_json_end(&j);
+	}
+	for (;;) {
+		if (ioctl_loop) {
+			struct mc_answer a = mc_send(&pt, MC_IS_ENABLED, token, NULL, 0);
+
+			if (a.status < 0) {
+				print_answer("error", "is_enabled", a);
+				return 1;
+			}
+			commands++;
+		} else {
+			usleep(10000);
+		}
+		if (agent_now_ms() - last >= (uint64_t)report_ms) {
+			last = agent_now_ms();
+			agent_json_begin(&j, "progress");
+			agent_json_int(&j, "t_ms", (long long)(last - t0));
+			agent_json_int(&j, "mono_ms", (long long)last);
+			agent_json_int(&j, "mc_commands", (long long)commands);
+			agent_json_end(&j);
+		}
+		if (die_after >= 0 && agent_now_ms() - t0 >= (uint64_t)die_after)
+			agent_die_as(die_how);
+	}
+}
+
+/*
+ * fslmc-reset --container dprc.N --object TYPE.ID --portal dpmcp.M [--no-arm]: arm as a tenant
+ * (unless --no-arm), then VFIO_DEVICE_RESET on the container, then the object's state from the
+ * harness's portal.
+ */
+int agent_cmd_fslmc_reset(int argc, char **argv)
+{
+	const char *container = agent_arg(argc, argv, "--container", NULL);
+	const char *object = agent_arg(argc, argv, "--object", NULL), *portal = agent_arg(argc, argv, "--portal", NULL);
+	struct agent_vfio_device dev, probe;
+	struct mc_portal pt, pp;
+	struct agent_json j;
+	int rc;
+
+	if (!container || !object || !portal) {
+		fprintf(stderr, "fslmc-reset: --container, --object and --portal are required\n");
+		return 2;
+	}
+	if (portal_open(container, false, &dev, &pt) || portal_open(portal, true, &probe, &pp))
+		return 1;
+	if (!agent_has_flag(argc, argv, "--no-arm") && !arm_object(&pt, object))
+		return 1;
+	if (report_state(&pp, object, "before", 0))
+		return 1;
+	rc = ioctl(dev.device_fd, VFIO_DEVICE_RESET);
+	agent_json_begin(&j, "reset");
+	agent_json_int(&j, "rc", rc);
+	agent_json_int(&j, "errno", rc ? errno : 0);
+	agent_json_int(&j, "mono_ms", (long long)agent_now_ms());
+	agent_json_end(&j);
+	if (report_state(&pp, object, "after", 0))
+		return 1;
+	agent_vfio_close(&probe);
+	agent_vfio_close(&dev);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,250 @@
+"""Steps of the reset experiments on the fsl-mc bus (DPAA2, vfio-fsl-mc): what differs from
+vfio-platform (harness/suite/platform.py), which keeps everything the two share.
+
+- Binding: the device under test is a child container (dprc.N); it leaves the kernel's
+  fsl_mc_dprc driver and binds to vfio-fsl-mc through driver_override, and vfio-fsl-mc then
+  sets driver_override on every object the container holds (vfio_fsl_mc_bus_notifier()).
+- The reset is vfio-fsl-mc's own: dprc_reset_container(..., DPRC_RESET_OPTION_NON_RECURSIVE)
+  on the close of the last fd and on VFIO_DEVICE_RESET (vfio_fsl_mc_reset_device()); there is
+  no handler module to autoload or hide.
+- What the tenant leaves is the firmware's state of its objects, not registers: the harness
+  asks the MC through a DPMCP of the root container bound to vfio-fsl-mc (the profile's
+  probe_portal), never through the container under test, so asking cannot reset anything.
+- On a twin, the MC's command log says which reset the kernel issued, when and with which
+  options (the twin's ``resets``).
+
+Stage 1 of issue 11: the MC alone. The tenant enables one object (the profile's dut_object)
+and its interrupt through the container's portal; DMA through qDMA is not modelled yet, so the
+DMA, IRQ-line and TX checks are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from harness.errors import InfrastructureError
+from harness.suite import platform
+from harness.suite.platform import KernelRefused, events, one
+from harness.targets import TargetProfile
+
+NAME = "fsl-mc"
+DRIVER = "vfio-fsl-mc"
+OBJECT = re.compile(r"^dp[a-z]+\.[0-9]+$")
+PROBE_DEADLINE_S = 20.0
+STATE_KEYS = ("enabled", "irq_enabled")
+NO_DMA_YET = ("the MC twin runs no qDMA jobs yet (issue 11, stage 2): the tenant enables its object and its "
+              "interrupt through the container's portal, and no DMA or MSI is measured on fsl-mc")
+# The tenant's refusals that are the MC's or the kernel's answer to what it asked (an open the
+# firmware refused, e.g. a handle the reset should have closed), not the lab's.
+MC_REFUSALS = {"mc_refused"}
+
+
+def is_fslmc(t: TargetProfile) -> bool:
+    return bool(t.dut_device and OBJECT.match(t.dut_device))
+
+
+def devices(ssh) -> list[str]:
+    out, _, rc = ssh.run("ls /sys/bus/fsl-mc/devices 2>/dev/null")
+    return out if rc == 0 else []
+
+
+def current_driver(ssh, device: str) -> str | None:
+    out, _, rc = ssh.run(f"basename $(readlink /sys/bus/fsl-mc/devices/{device}/driver)")
+    return out[0] if rc == 0 and out else None
+
+
+def ensure_bus(ssh, t: TargetProfile) -> None:
+    """The fsl-mc bus has probed and shows the container under test. A bus that deferred its
+    probe at boot (the MC's BOOT_DONE not yet set: a twin starts after QEMU) is asked to probe
+    again; the kernel's own probe runs, nothing is faked."""
+    if t.dut_device in devices(ssh):
+        return
+    mcs = ssh.run_check("ls /sys/bus/platform/devices | grep -E 'fsl-mc|mc@' || true")
+    for mc in mcs:
+        ssh.run(f"echo {mc} > /sys/bus/platform/drivers_probe")
+    end = time.monotonic() + PROBE_DEADLINE_S
+    while time.monotonic() < end:
+        if t.dut_device in devices(ssh):
+            return
+        time.sleep(0.2)
+    raise InfrastructureError(f"the fsl-mc bus shows no {t.dut_device} {PROBE_DEADLINE_S} s after probing "
+                              f"{mcs or 'no fsl-mc platform device'}: {devices(ssh)}; kernel log: "
+                              f"{[m for m in ssh.run_check('dmesg') if 'fsl' in m.lower()][-5:]}")
+
+
+def container_objects(ssh, container: str) -> list[str]:
+    """The objects the kernel found in ``container`` (its children on the bus)."""
+    out, _, _ = ssh.run(f"ls /sys/bus/fsl-mc/devices/{container}/ 2>/dev/null")
+    return [d for d in out if OBJECT.match(d)]
+
+
+def device_info(ssh, t: TargetProfile) -> list[dict]:
+    """The container's VFIO_DEVICE_GET_INFO, as a tenant opening it sees it (a "device" line)."""
+    return agent(ssh, f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} "
+                      f"--die-after-ms 0 --die-how exit", timeout=30)
+
+
+def bind(ssh, device: str, from_driver: str | None) -> None:
+    if from_driver:
+        ssh.run(f"echo {device} > /sys/bus/fsl-mc/drivers/{from_driver}/unbind")
+    ssh.run_check(f"echo {DRIVER} > /sys/bus/fsl-mc/devices/{device}/driver_override")
+    ssh.run(f"echo {device} > /sys/bus/fsl-mc/drivers/{DRIVER}/bind")   # may fail: the tests judge the result
+
+
+def restore(ssh, device: str, driver: str | None) -> None:
+    if current_driver(ssh, device):
+        ssh.run(f"echo {device} > /sys/bus/fsl-mc/devices/{device}/driver/unbind")
+    ssh.run(f"echo > /sys/bus/fsl-mc/devices/{device}/driver_override")
+    if driver:
+        ssh.run(f"echo {device} > /sys/bus/fsl-mc/drivers/{driver}/bind")
+
+
+def bind_session(ssh, t: TargetProfile) -> dict:
+    """The container and the harness's probe portal to vfio-fsl-mc; returns their original drivers."""
+    ensure_bus(ssh, t)
+    ssh.run_check("modprobe vfio_fsl_mc")
+    before = {"driver": current_driver(ssh, t.dut_device), "probe_driver": current_driver(ssh, t.probe_portal),
+              "modules": platform.modules(ssh)}
+    bind(ssh, t.probe_portal, before["probe_driver"])
+    if current_driver(ssh, t.probe_portal) != DRIVER:
+        raise InfrastructureError(f"the harness's probe portal {t.probe_portal} did not bind to {DRIVER}: "
+                                  f"{platform.dmesg_since(ssh, 0)[-5:]}")
+    bind(ssh, t.dut_device, before["driver"])
+    return before
+
+
+def restore_session(ssh, t: TargetProfile, before: dict) -> None:
+    restore(ssh, t.dut_device, before["driver"])
+    restore(ssh, t.probe_portal, before["probe_driver"])
+
+
+def agent(ssh, cmd: str, timeout: float = 60) -> list[dict]:
+    """platform.agent, plus the MC's refusals: what the firmware answered the tenant is the
+    device's (the kernel's reset left it so), a fail, never the lab's."""
+    out, err, rc = ssh.run(cmd, timeout=timeout)
+    evs = events(out)
+    if rc == 0:
+        return evs
+    refused = [e for e in evs if e.get("event") in MC_REFUSALS] or [e for e in [platform.kernel_refusal(evs)] if e]
+    if refused:
+        raise KernelRefused(f"refused: {refused[0]} (`{cmd.split()[1]}` exited {rc})")
+    raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
+
+
+def query(ssh, t: TargetProfile, event: str = "state") -> dict:
+    """The object's enable and IRQ-enable state, asked of the firmware through the probe portal."""
+    return one(agent(ssh, f"vfio-hil-agent fslmc-query --portal {t.probe_portal} --object {t.dut_object} "
+                          f"--event {event}", timeout=30), event)
+
+
+def set_of(state: dict) -> list[str]:
+    return [k for k in STATE_KEYS if state.get(k)]
+
+
+def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) -> dict:
+    """One abnormal teardown of a tenant that enabled its object and the object's interrupt;
+    returns the evidence of the gap (from the death until the next open) and the next open."""
+    base = (f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} "
+            f"--report-ms {platform.TENANT_REPORT_MS}")
+    extra = {"segv": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how segv",
+             "exit_without_cleanup": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how exit",
+             "child_holds_fd": "--fork-holder",
+             "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
+    pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    try:
+        return _experiment(ssh, t, variant, twin, pid)
+    except BaseException:
+        platform.stop_tenants(ssh, pid)
+        raise
+
+
+def _resets(twin) -> list[dict]:
+    return list(getattr(twin.engine.twin, "resets", [])) if twin is not None else []
+
+
+def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
+    if not platform.wait_armed(ssh, pid):
+        tenant = events(ssh.run("cat /tmp/tenant.log")[0])
+        refused = [e for e in tenant if e.get("event") in MC_REFUSALS] or \
+            [e for e in [platform.kernel_refusal(tenant)] if e]
+        if refused:
+            raise KernelRefused(f"the tenant could not open and arm {t.dut_device}: {refused[0]}")
+        raise InfrastructureError(f"the tenant exited without arming {t.dut_device}: {tenant}")
+    mark = len(_resets(twin))      # before the death, which segv and exit bring about on their own
+    time.sleep(platform.HOLD_S)
+    evidence: dict = {"variant": variant, "stuck": None}
+    death_ms = None
+    if variant in ("sigkill", "child_holds_fd", "kill_during_ioctl"):
+        death_ms = platform.kill_now(ssh, pid)
+    evidence["stuck"] = platform.wait_gone(ssh, pid)
+    tenant = events(ssh.run("cat /tmp/tenant.log")[0])
+    evidence["armed"], evidence["live"] = one(tenant, "armed"), one(tenant, "live")
+    evidence["tenant_last"] = tenant[-1] if tenant else None
+    if not evidence["live"]["enabled"]:
+        raise KernelRefused(f"{t.dut_object} read disabled while its tenant held it ({evidence['live']}): "
+                            f"it was reset under its live owner")
+    if evidence["stuck"]:
+        return evidence
+    if death_ms is None:
+        death_ms = one(tenant, "dying")["mono_ms"]
+    if variant == "child_holds_fd":
+        holder = one(tenant, "holder")["pid"]
+        # The child still holds the container's fd: the kernel must not reset it yet.
+        evidence["while_holder_lives"] = query(ssh, t, "holder_lives")
+        evidence["resets_while_holder_lives"] = _resets(twin)[mark:]
+        death_ms = platform.kill_now(ssh, holder)
+        evidence["stuck"] = wait = platform.wait_gone(ssh, holder)
+        if wait:
+            return evidence
+    time.sleep(platform.GAP_S)
+    gap = query(ssh, t, "gap_end")
+    evidence["gap_state"] = gap
+    evidence["gap_resets"] = [r for r in _resets(twin)[mark:] if r not in evidence.get("resets_while_holder_lives", [])]
+    evidence["reset_state"] = {"checked": list(STATE_KEYS), "tenant_set": set_of(evidence["live"]),
+                               "left_set": set_of(gap)}
+    evidence["next_tenant"] = next_tenant(ssh, t)
+    evidence["timeline"] = {"death_ms": death_ms, "gap_state_ms": gap["mono_ms"] - death_ms}
+    return evidence
+
+
+def next_tenant(ssh, t: TargetProfile) -> dict:
+    """The next user opens the container and its object as the first did, then leaves cleanly."""
+    try:
+        evs = agent(ssh, f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} "
+                         f"--die-after-ms 0 --die-how exit", timeout=30)
+    except KernelRefused as exc:
+        return {"opened": False, "refused": str(exc)}
+    armed = [e for e in evs if e.get("event") == "armed"]
+    if not armed:
+        return {"opened": False, "refused": evs[-3:]}
+    return {"opened": True, "live": one(evs, "live")}
+
+
+def container_resets(t: TargetProfile, resets: list[dict]) -> list[dict]:
+    return [r for r in resets if r["what"] == f"container {t.dut_device} reset"]
+
+
+def fresh_firmware_state(ssh, t: TargetProfile, twin) -> None:
+    """Between the null-reset control's experiments: what the previous one left in the firmware
+    (objects enabled, the dead tenant's handles still open, which would refuse the next tenant's
+    open) is cleared by one real reset (the twin honouring it for that one VFIO_DEVICE_RESET),
+    so that each control starts where the real checks started."""
+    twin.set_policy(reset_honoured=True)
+    try:
+        agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
+                   f"--portal {t.probe_portal} --no-arm", timeout=60)
+    finally:
+        twin.set_policy(reset_honoured=False)
+
+
+def reset_ioctl(ssh, t: TargetProfile) -> dict:
+    """The tenant's object enabled, VFIO_DEVICE_RESET on the container, the state before and after
+    (an error from the ioctl is KernelRefused)."""
+    evs = agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
+                     f"--portal {t.probe_portal}", timeout=60)
+    before, after, reset = one(evs, "before"), one(evs, "after"), one(evs, "reset")
+    if reset["rc"] != 0:
+        raise KernelRefused(f"VFIO_DEVICE_RESET failed: {reset}")
+    return {"before": before, "after": after, "reset": reset, "busy_before": set_of(before),
+            "busy_after": set_of(after)}
