@@ -249,7 +249,8 @@ static int device_info(struct agent_vfio_device *dev)
 
 /*
  * fslmc-tenant --container dprc.N --object TYPE.ID [--report-ms 100] [--die-after-ms N
- * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop]: open the container through VFIO, open
+ * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop] [--info-only]: open the container through
+ * VFIO (--info-only: print its VFIO_DEVICE_GET_INFO and leave), open
  * the object through the container's own portal and enable it and its IRQ, then hold until
  * killed. --ioctl-loop keeps MC commands going through the container's region, so that a kill
  * lands inside vfio_fsl_mc_write() while the kernel polls the portal.
@@ -274,6 +275,10 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	}
 	if (portal_open(container, false, &dev, &pt) || device_info(&dev))
 		return 1;
+	if (agent_has_flag(argc, argv, "--info-only")) {
+		agent_vfio_close(&dev);
+		return 0;
+	}
 	token = arm_object(&pt, object);
 	if (!token)
 		return 1;
