@@ -216,3 +216,38 @@ def test_matrix_bleed_rates_show_their_spread_in_a_fitting_unit():
     assert _span(80_000, 85_000) == "78-83 KiB/s"
     assert _span(2_936, 3_150) == "2,936-3,150 B/s"        # FlexRM's MSIs and completions: not "3-3 KiB/s"
     assert _span(102_400, 102_400) == "100 KiB/s"
+
+
+# --- fsl-mc before qDMA: never "needed and working" while DMA and MSIs are unmeasured ----------
+
+def _fslmc_run(tmp_path, state="pass"):
+    from harness.results import TestResult
+    from harness.suite.fslmc import NO_DMA_YET
+
+    from .report_fixtures import HEADER, result_dir
+    header = {**HEADER, "target": "qemu-lx2160a",
+              "dut": {"device": "dprc.2", "compatible": None, "reset_module": None,
+                      "handler_config": {"symbol": "CONFIG_VFIO_FSL_MC", "value": "m"}}}
+    left = [] if state == "pass" else ["enabled"]
+    tests = [TestResult("boot", "pass", 1.0), TestResult("bind.vfio", "pass", 1.0),
+             TestResult("teardown.sigkill.dma_bleed", "skip", 0.0, {}, NO_DMA_YET),
+             TestResult("teardown.sigkill.reset_state", state, 1.0,
+                        {"reset_state": {"tenant_set": ["enabled"], "left_set": left}}),
+             TestResult("control.null_reset.sigkill", "pass", 1.0,
+                        {"reset_state": {"tenant_set": ["enabled"], "left_set": ["enabled", "irq_enabled"]}})]
+    return load_run(result_dir(tmp_path / "r", tests, planned=[t.id for t in tests], header=header))
+
+
+def test_matrix_fslmc_names_what_was_measured_and_is_never_plain_working(tmp_path):
+    cells = cells_for(_fslmc_run(tmp_path))
+    assert cells["autoloaded"].text.startswith("not applicable")
+    assert cells["effective"].text.startswith("object state only") and cells["effective"].state == "unknown"
+    assert "kept enabled, irq_enabled" in cells["necessary"].text
+    overall = cells["overall"]
+    assert overall.state == "unknown" and overall.text.startswith("working for what was measured"), overall
+    assert "DMA and MSIs not measured" in overall.text
+
+
+def test_matrix_fslmc_state_left_after_teardown_is_broken(tmp_path):
+    cells = cells_for(_fslmc_run(tmp_path, state="fail"))
+    assert cells["effective"].state == "bad" and cells["overall"].text.startswith("BROKEN"), cells
