@@ -5,8 +5,9 @@ arch/arm64/boot/dts/freescale/fsl-lx2160a.dtsi's fsl_mc node.
   control registers (GCR1, GSR with BOOT_DONE, FAPR).
 - #address-cells = <3> (region type, offset) and ranges for the MC portals (type 0) and QBMan
   portals (type 1): parse_mc_ranges() in drivers/bus/fsl-mc/fsl-mc-bus.c insists on both.
-- msi-map, not the SoC's msi-parent = <&its>: the fsl-mc MSI domain maps each container's ICID
-  to an ITS DeviceID with of_msi_map_id() (drivers/irqchip/irq-gic-v3-its-fsl-mc-msi.c), and
+- msi-map, beside msi-parent = <&its 0>: the fsl-mc MSI domain maps each container's ICID to an
+  ITS DeviceID with msi-map (6.1: of_msi_map_id() in drivers/irqchip/irq-gic-v3-its-fsl-mc-msi.c;
+  7.x: of_msi_xlate()), and
   the tenant container's ICID goes to DeviceID 0, the only one a qtest write to GITS_TRANSLATER
   carries; the root container's to a DeviceID of its own, so that the two pools never share an
   ITS device.
@@ -35,6 +36,10 @@ def add_fslmc_node(b: DtBuilder, portal_base: int, portals_size: int, ctrl_base:
     b.set(path, "ranges", u32s([0, 0, 0, portal_base >> 32, portal_base & 0xffffffff, portals_size,
                                1, 0, 0, qbman_base >> 32, qbman_base & 0xffffffff, qbman_size]))
     b.set(path, "msi-map", u32s([root_icid, its_ph, ROOT_DEVICE_ID, 1, tenant_icid, its_ph, 0, 1]))
+    # 7.x finds the MSI domain through msi-parent (fsl_mc_get_msi_parent(), drivers/bus/fsl-mc/
+    # fsl-mc-msi.c:76-88 in 7.2) and still maps the IDs with msi-map first (of_msi_xlate(),
+    # drivers/of/irq.c:815-844); QEMU's ITS has #msi-cells = <1>, so the phandle takes one cell.
+    b.set(path, "msi-parent", u32s([its_ph, 0]))
     b.set(path, "dma-coherent", True)
     b.set(path, "status", "okay")
     return path
