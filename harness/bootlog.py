@@ -12,13 +12,17 @@ import re
 
 import attrs
 
-MARKERS = re.compile(r"(WARNING: CPU:|BUG:|Oops|Kernel panic|Unable to handle kernel|Internal error:|"
-                     r"general protection fault|kernel BUG at)")
+# A WARN is "WARNING: CPU: 0 PID: 0 at FILE:LINE FUNC" up to 6.x and "WARNING: FILE:LINE at FUNC,
+# CPU#0: COMM" from 7.x (lib/bug.c, __warn()); both are matched.
+MARKERS = re.compile(r"(WARNING: CPU:|WARNING: \S+:\d+ at |BUG:|Oops|Kernel panic|Unable to handle kernel|"
+                     r"Internal error:|general protection fault|kernel BUG at)")
 # What the kernel prints when it misbehaves while a test runs, beyond the boot markers: an
 # interrupt nobody handled, a reset handler or vfio-platform reporting a failed reset
 # (vfio_platform_common.c "reset call failed", amdxgbe "PHY reset timeout" / "MAC SW reset
-# failed", bcmflexrm "ring%d shutdown error"), and a task or CPU stuck in the kernel.
+# failed", bcmflexrm "ring%d shutdown error", vfio_fsl_mc.c "reset device has failed"), and a
+# task or CPU stuck in the kernel.
 TEST_MARKERS = re.compile(MARKERS.pattern + r"|nobody cared|reset call failed|reset timeout|reset failed|"
+                          r"reset device has failed|"
                           r"shutdown error|blocked for more than|soft lockup|rcu.{0,20}stall")
 CONTEXT_LINES = 2
 

@@ -50,3 +50,18 @@ def test_faults_during_a_test_include_failed_resets_and_unhandled_interrupts():
     assert [i.line_no for i in scan(text, markers=TEST_MARKERS)] == [1, 2, 3, 4, 5, 6]
     assert not scan("vfio-platform fff50000.ethernet: DEPRECATION: vfio reset handlers are deprecated",
                     markers=TEST_MARKERS)
+
+
+def test_a_7x_warning_is_an_incident_too():
+    """7.x prints a WARN as "WARNING: FILE:LINE at FUNC, CPU#0: COMM" (6.x: "WARNING: CPU: 0 PID: 0
+    at ..."): both are incidents, and a known quirk still matches its context."""
+    from harness.bootlog import TEST_MARKERS, scan
+    log = ("------------[ cut here ]------------\n"
+           "WARNING: ../src/kernel/irq/msi.c:1084 at msi_create_device_irq_domain+0x234/0x254, CPU#0: agent/131\n"
+           "Modules linked in: vfio_fsl_mc\n")
+    assert [i.line_no for i in scan(log)] == [2]
+    quirk = ("WARNING: ../src/arch/arm/kernel/devtree.c:129 at arm_dt_init_cpu_maps+0xb4/0x10c, CPU#0: swapper/0\n"
+             "DT /cpu 2 nodes greater than max cores 1, capping them\n")
+    (inc,) = scan(quirk, [{"pattern": r"DT /cpu \d+ nodes greater than max cores \d+", "reason": "emulation"}])
+    assert inc.known_reason == "emulation"
+    assert scan("vfio-fsl-mc dprc.2: VFIO_FSL_MC: reset device has failed (-16)\n", markers=TEST_MARKERS)
