@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", action="store_true",
                    help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
                         "the removal-impact matrix")
-    p.add_argument("--matrix-kernels", default="debian:6.1,debian:sid", metavar="SPEC,SPEC",
+    p.add_argument("--matrix-kernels", default="debian:6.1,debian:6.12,debian:sid", metavar="SPEC,SPEC",
                    help="kernels of the matrix (default %(default)s)")
     p.add_argument("--matrix-targets", default=None, metavar="NAME,NAME",
                    help="targets of the matrix (default: every QEMU target with a device under test)")

@@ -128,7 +128,12 @@ def test_teardown_irq_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffi
     drives its interrupt line nor keeps a source enabled: its status and enable registers read
     through /dev/mem every 100 ms and, on a twin, the line's level from the twin itself."""
     if fslmc.is_fslmc(profile):
-        pytest.skip(fslmc.NO_DMA_YET)
+        ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
+        evidence.update(variant=variant, gap_msis=ev["gap_msis"], tenant_irqs=ev["tenant_irqs"])
+        fslmc.check_msi_wiring(ev)
+        assert not ev["gap_msis"], (f"after the tenant died {profile.dut_object} sent {ev['gap_msis']} MSIs "
+                                    f"in {platform.GAP_S} s while nobody had it open (seen by the MC twin)")
+        return
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_irq=ev["gap_irq"], timeline=ev["timeline"])
     platform.check_irq_wiring(profile, ev)
@@ -165,7 +170,7 @@ def test_teardown_tx_leak(dut_bound, ssh, profile, twin, teardown_runs, traffic,
     that keeps reading memory (the window, now the next user's, holds the canary) and sends it
     out is a leak. The frames are captured where the device's backend delivers them."""
     if fslmc.is_fslmc(profile):
-        pytest.skip(fslmc.NO_DMA_YET)
+        pytest.skip(profile.dut_no_tx or fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_tx=ev["gap_tx"])
     if profile.dut_no_tx:
@@ -193,7 +198,14 @@ def test_teardown_next_tenant_irq(dut_bound, ssh, profile, twin, teardown_runs, 
     """The next tenant, registering its eventfd before anything else, gets no IRQ and does not
     find interrupts armed: what the open-time reset leaves."""
     if fslmc.is_fslmc(profile):
-        pytest.skip(fslmc.NO_DMA_YET)
+        ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
+        nt = ev["next_tenant"]
+        evidence.update(variant=variant, next_tenant=nt, tenant_irqs=ev["tenant_irqs"])
+        fslmc.check_msi_wiring(ev, need_twin=False)
+        assert not nt.get("irq_refused"), f"the kernel refused the next tenant's eventfd: {nt.get('irq_refused')}"
+        assert not nt["irqs"], (f"the next tenant got {nt['irqs']} MSIs (first at {nt['first_irq_ms']} ms) "
+                                f"before it enabled anything")
+        return
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     nt = ev["next_tenant"]
     evidence.update(variant=variant, next_tenant=nt, timeline=ev["timeline"])
@@ -247,6 +259,26 @@ def test_teardown_reset_command(dut_bound, ssh, profile, twin, teardown_runs, tr
     evidence.update(variant=variant, gap_resets=ev["gap_resets"])
     assert resets, f"no reset of {profile.dut_device} reached the MC after its last fd closed: {ev['gap_resets']}"
     assert all(r["non_recursive"] for r in resets), f"a reset of {profile.dut_device} without NON_RECURSIVE: {resets}"
+
+
+@pytest.mark.vfio_id("teardown.container_portal.object_reset")
+@pytest.mark.buses("fsl-mc")
+def test_teardown_container_portal_object_reset(dut_bound, ssh, profile, twin, teardown_runs, traffic, evidence):
+    """A tenant that opened its object through the container's own portal (the DPRC region's
+    write(), which the kernel's handle shares; a guest's fsl-mc bus would) and was killed: the
+    object must still be reset, and no reset may fail on the way (vfio-fsl-mc resets each object
+    through that same portal, where the MC allows one open of an object)."""
+    key = ("real", "container_portal")
+    if key not in teardown_runs:
+        teardown_runs[key] = fslmc.run_variant(ssh, profile, "sigkill", twin, via_container=True)
+    ev = teardown_runs[key]
+    stuck = platform.stuck_reason(ev)
+    assert not stuck, stuck
+    rs = ev["reset_state"]
+    evidence.update(reset_state=rs, gap_state=ev["gap_state"], gap_resets=ev["gap_resets"])
+    if not rs["tenant_set"]:
+        raise Inconclusive(f"the tenant set none of {rs['checked']}: a reset could not be told from none")
+    assert not rs["left_set"], f"{profile.dut_object} still had {rs['left_set']} after its tenant died"
 
 
 @pytest.mark.vfio_id("deprecation.message")
@@ -359,6 +391,14 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
         evidence.update(ev)
         assert ev["reset_state"]["left_set"], \
             f"{profile.dut_object} read reset in the gap although the firmware ignored the reset: reset_state could not see a leftover"
+        if ev.get("irq_refused"):
+            # The kernel refused the eventfd: the real IRQ checks fail with that themselves; this
+            # control still proves what reset_state rests on.
+            return
+        fslmc.check_msi_wiring(ev)
+        assert ev["gap_msis"], "no MSI in the gap although the firmware ignored the reset: irq_bleed could not see one"
+        nt = ev["next_tenant"]
+        assert nt["irqs"], f"no MSI reached the next tenant although the firmware ignored the reset ({nt})"
         return
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)

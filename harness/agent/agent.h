@@ -184,6 +184,7 @@ int agent_cmd_clock(int argc, char **argv);
 int agent_cmd_fslmc_tenant(int argc, char **argv);
 int agent_cmd_fslmc_query(int argc, char **argv);
 int agent_cmd_fslmc_reset(int argc, char **argv);
+int agent_cmd_fslmc_next_tenant(int argc, char **argv);
 
 /* Command-line and timing helpers every subcommand shares (agent_core.c). */
 const char *agent_arg(int argc, char **argv, const char *key, const char *def);

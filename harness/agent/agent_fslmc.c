@@ -13,9 +13,11 @@
  *   polling the status, as mc_send_command() does.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@
 #define MC_IS_ENABLED 0x006
 #define MC_SET_IRQ_ENABLE 0x012
 #define MC_GET_IRQ_ENABLE 0x013
+#define MC_GET_CONTAINER_ID 0x830
 
 struct mc_portal {
 	int fd;                  /* the VFIO device fd */
@@ -230,6 +233,63 @@ static uint16_t arm_object(struct mc_portal *pt, const char *object)
 	return token;
 }
 
+/*
+ * The object's VFIO device with an eventfd on its IRQ 0, as DPDK's fslmc bus does: vfio-fsl-mc
+ * allocates an MSI from the container's pool and tells the MC where the object must write it
+ * (DPRC_SET_OBJ_IRQ); the MSI reaches the eventfd through the GIC ITS. Returns the eventfd; -2
+ * when the kernel refused the eventfd (an "irq_refused" line says how: the tenant goes on without
+ * MSIs, so that what does not depend on them is still measured); -1 on any other failure.
+ */
+static int object_irq(const char *object, struct agent_vfio_device *obj)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t efd;
+
+	if (agent_vfio_open(object, obj))
+		return -1;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0) {
+		agent_json_errno("eventfd", object, errno);
+		return -1;
+	}
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = 0;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	if (ioctl(obj->device_fd, VFIO_DEVICE_SET_IRQS, set) < 0) {
+		struct agent_json j;
+
+		agent_json_begin(&j, "irq_refused");
+		agent_json_str(&j, "object", object);
+		agent_json_str(&j, "op", "VFIO_DEVICE_SET_IRQS");
+		agent_json_int(&j, "errno", errno);
+		agent_json_str(&j, "strerror", strerror(errno));
+		agent_json_end(&j);
+		close(efd);
+		return -2;
+	}
+	return efd;
+}
+
+/* MSIs counted on `efd` within `timeout_ms` (0: none waiting). */
+static uint64_t take_irqs(int efd, int timeout_ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t n = 0;
+
+	if (efd < 0) {                  /* no eventfd (the kernel refused it): just wait */
+		if (timeout_ms > 0)
+			usleep((useconds_t)timeout_ms * 1000);
+		return 0;
+	}
+	if (poll(&p, 1, timeout_ms) > 0 && read(efd, &n, sizeof(n)) != sizeof(n))
+		n = 0;
+	return n;
+}
+
 static int device_info(struct agent_vfio_device *dev)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -249,10 +309,10 @@ static int device_info(struct agent_vfio_device *dev)
 
 /*
  * fslmc-tenant --container dprc.N --object TYPE.ID [--report-ms 100] [--die-after-ms N
- * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop] [--info-only]: open the container through
- * VFIO (--info-only: print its VFIO_DEVICE_GET_INFO and leave), open
- * the object through the container's own portal and enable it and its IRQ, then hold until
- * killed. --ioctl-loop keeps MC commands going through the container's region, so that a kill
+ * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop] [--info-only] [--portal dpmcp.N]: open the
+ * container through VFIO (--info-only: print its VFIO_DEVICE_GET_INFO and leave), open
+ * the object through the container's own portal (or, with --portal, through that DPMCP of the
+ * container, mmapped, as DPDK does) and enable it and its IRQ, then hold until killed. --ioctl-loop keeps MC commands going through the container's region, so that a kill
  * lands inside vfio_fsl_mc_write() while the kernel polls the portal.
  */
 int agent_cmd_fslmc_tenant(int argc, char **argv)
@@ -263,22 +323,30 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	long die_after = atol(agent_arg(argc, argv, "--die-after-ms", "-1"));
 	const char *die_how = agent_arg(argc, argv, "--die-how", "kill");
 	bool ioctl_loop = agent_has_flag(argc, argv, "--ioctl-loop");
-	struct agent_vfio_device dev;
-	struct mc_portal pt;
+	const char *via = agent_arg(argc, argv, "--portal", NULL);
+	struct agent_vfio_device dev, obj, mcp;
+	struct mc_portal cpt, pt;        /* the container's region; the portal the tenant works through */
 	struct agent_json j;
-	uint64_t t0, last = 0, commands = 0;
+	uint64_t t0, last = 0, commands = 0, irqs = 0;
 	uint16_t token;
+	int efd;
 
 	if (!container || !object) {
 		fprintf(stderr, "fslmc-tenant: --container and --object are required\n");
 		return 2;
 	}
-	if (portal_open(container, false, &dev, &pt) || device_info(&dev))
+	if (portal_open(container, false, &dev, &cpt) || device_info(&dev))
 		return 1;
+	pt = cpt;
 	if (agent_has_flag(argc, argv, "--info-only")) {
 		agent_vfio_close(&dev);
 		return 0;
 	}
+	if (via && portal_open(via, true, &mcp, &pt))   /* MC commands through the tenant's own DPMCP */
+		return 1;
+	efd = object_irq(object, &obj);
+	if (efd == -1)
+		return 1;
 	token = arm_object(&pt, object);
 	if (!token)
 		return 1;
@@ -306,16 +374,17 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 		agent_json_end(&j);
 	}
 	for (;;) {
-		if (ioctl_loop) {
-			struct mc_answer a = mc_send(&pt, MC_IS_ENABLED, token, NULL, 0);
+		if (ioctl_loop) {       /* through the container's region: a write() the kernel serves */
+			struct mc_answer a = mc_send(&cpt, MC_GET_CONTAINER_ID, 0, NULL, 0);
 
 			if (a.status < 0) {
-				print_answer("error", "is_enabled", a);
+				print_answer("error", "get_container_id", a);
 				return 1;
 			}
 			commands++;
+			irqs += take_irqs(efd, 0);
 		} else {
-			usleep(10000);
+			irqs += take_irqs(efd, 10);
 		}
 		if (agent_now_ms() - last >= (uint64_t)report_ms) {
 			last = agent_now_ms();
@@ -323,11 +392,62 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 			agent_json_int(&j, "t_ms", (long long)(last - t0));
 			agent_json_int(&j, "mono_ms", (long long)last);
 			agent_json_int(&j, "mc_commands", (long long)commands);
+			agent_json_int(&j, "irqs", (long long)irqs);
 			agent_json_end(&j);
 		}
 		if (die_after >= 0 && agent_now_ms() - t0 >= (uint64_t)die_after)
 			agent_die_as(die_how);
 	}
+}
+
+/*
+ * fslmc-next-tenant --container dprc.N --object TYPE.ID [--watch-ms 1000]: the next user opens the
+ * container and the object and registers its eventfd before anything else, counts the MSIs that
+ * arrive for --watch-ms without enabling anything (what the last user left running), then opens
+ * the object through the container's portal and enables it, as a user would, and leaves.
+ */
+int agent_cmd_fslmc_next_tenant(int argc, char **argv)
+{
+	const char *container = agent_arg(argc, argv, "--container", NULL);
+	const char *object = agent_arg(argc, argv, "--object", NULL);
+	long watch_ms = atol(agent_arg(argc, argv, "--watch-ms", "1000"));
+	const char *via = agent_arg(argc, argv, "--portal", NULL);
+	struct agent_vfio_device dev, obj, mcp;
+	struct mc_portal pt;
+	struct agent_json j;
+	uint64_t t0, irqs = 0;
+	long long first = -1;
+	int efd;
+
+	if (!container || !object) {
+		fprintf(stderr, "fslmc-next-tenant: --container and --object are required\n");
+		return 2;
+	}
+	if (portal_open(container, false, &dev, &pt) || (via && portal_open(via, true, &mcp, &pt)))
+		return 1;
+	efd = object_irq(object, &obj);
+	if (efd == -1)
+		return 1;
+	t0 = agent_now_ms();
+	while (agent_now_ms() - t0 < (uint64_t)watch_ms) {
+		uint64_t n = take_irqs(efd, 10);
+
+		if (n && first < 0)
+			first = (long long)(agent_now_ms() - t0);
+		irqs += n;
+	}
+	agent_json_begin(&j, "next_tenant");
+	agent_json_int(&j, "mono_ms", (long long)t0);
+	agent_json_int(&j, "irqs", (long long)irqs);
+	agent_json_int(&j, "first_irq_ms", first);
+	agent_json_int(&j, "watch_ms", watch_ms);
+	agent_json_end(&j);
+	if (!arm_object(&pt, object))
+		return 1;
+	agent_json_begin(&j, "armed");
+	agent_json_str(&j, "object", object);
+	agent_json_end(&j);
+	return 0;
 }
 
 /*

@@ -20,6 +20,7 @@ static const struct agent_cmd cmds[] = {
 	{ "reset-check", agent_cmd_reset_check, "arm, VFIO_DEVICE_RESET, quiescence, watch for DMA" },
 	{ "fslmc-tenant", agent_cmd_fslmc_tenant, "fsl-mc: open a container, enable an object through its portal, hold" },
 	{ "fslmc-query", agent_cmd_fslmc_query, "fsl-mc: an object's enable/IRQ state from the harness's DPMCP" },
+	{ "fslmc-next-tenant", agent_cmd_fslmc_next_tenant, "fsl-mc: open, count MSIs before enabling anything, then enable" },
 	{ "fslmc-reset", agent_cmd_fslmc_reset, "fsl-mc: arm, VFIO_DEVICE_RESET on the container, state after" },
 };
 

@@ -98,7 +98,9 @@ def host_debian_sources() -> list[AptSource]:
 
 def sources_for_suite(suite: str, host_sources: list[AptSource], mirror: str | None,
                       security: bool = True) -> list[AptSource]:
-    """The apt sources for ``suite``: 'stable' = the host's own Debian suites; 'sid' = unstable.
+    """The apt sources for ``suite``: 'stable' = the host's own Debian suites; 'backports' = the
+    host's stable release's backports (bookworm-backports on Debian 12: newer kernel series built
+    for stable, e.g. linux-source-6.12); 'sid' = unstable.
 
     ``security=False`` leaves out debian-security: initramfs userspace is a test
     instrument and is taken from the point release, which is also more
@@ -108,12 +110,19 @@ def sources_for_suite(suite: str, host_sources: list[AptSource], mirror: str | N
         if suite == "stable":
             # A mirror without the host's suite names: ask for the current stable release by alias.
             return [AptSource(mirror, ("stable", "stable-updates"), ("main",), DEFAULT_KEYRING)]
+        if suite == "backports":
+            return [AptSource(mirror, ("stable-backports",), ("main",), DEFAULT_KEYRING)]
         return [AptSource(mirror, ("sid",), ("main",), DEFAULT_KEYRING)]
     if suite == "stable":
         chosen = [attrs.evolve(s, components=("main",)) for s in host_sources
                   if security or s.is_debian_archive()]
         if chosen:
             return chosen
+    elif suite == "backports":
+        archive = next((s for s in host_sources if s.is_debian_archive() and s.suites), None)
+        if archive:
+            codename = archive.suites[0].split("-")[0]
+            return [AptSource(archive.uri, (f"{codename}-backports",), ("main",), archive.signed_by or DEFAULT_KEYRING)]
     else:
         archive = next((s for s in host_sources if s.is_debian_archive()), None)
         if archive:

@@ -56,9 +56,15 @@ def resolve_source(spec: KernelSpec, cache: Path, refresh: bool = False) -> Sour
     return _debian_source(spec, cache, refresh)
 
 
-def _debian_source(spec: KernelSpec, cache: Path, refresh: bool) -> SourceTree:
-    apt = PrivateApt(cache / "apt" / f"kernel-{spec.suite}", spec.suite, [], security=True)
+def _private_apt(cache: Path, suite: str, refresh: bool) -> PrivateApt:
+    apt = PrivateApt(cache / "apt" / f"kernel-{suite}", suite, [], security=suite != "backports")
     apt.update(max_age_s=0 if refresh else LISTS_MAX_AGE_S)
+    return apt
+
+
+def _debian_source(spec: KernelSpec, cache: Path, refresh: bool) -> SourceTree:
+    apt = _private_apt(cache, spec.suite, refresh)
+    suite = spec.suite
     if spec.series is None:
         package = newest_linux_source(apt.package_names("linux-source-"))
         if package is None:
@@ -66,9 +72,13 @@ def _debian_source(spec: KernelSpec, cache: Path, refresh: bool) -> SourceTree:
     else:
         package = f"linux-source-{spec.series}"
     version = apt.candidate(package)
+    if version is None and spec.suite == "stable":
+        # A newer series built for stable (6.12 on bookworm) is in stable's backports.
+        apt, suite = _private_apt(cache, "backports", refresh), "backports"
+        version = apt.candidate(package)
     if version is None:
-        raise KernelSpecError(f"kernel spec {spec.text!r}: Debian {spec.suite} has no package {package}; "
-                              f"try debian:sid for the newest, or another series")
+        raise KernelSpecError(f"kernel spec {spec.text!r}: Debian {spec.suite}{' or its backports' if suite != spec.suite else ''} "
+                              f"has no package {package}; try debian:sid for the newest, or another series")
     tree = cache / "sources" / f"{package}_{version}"
     deb_dir = cache / "debian-debs"
     debs = sorted(deb_dir.glob(f"{package}_{version.split(':')[-1]}_*.deb"))
@@ -79,7 +89,8 @@ def _debian_source(spec: KernelSpec, cache: Path, refresh: bool) -> SourceTree:
     if not tree.is_dir():
         _unpack_linux_source(deb, package, tree)
     return SourceTree(spec, tree, identity=f"debian:{package}={version}",
-                      origin={"kind": "debian", "package": package, "version": version, "deb": deb.name},
+                      origin={"kind": "debian", "package": package, "version": version, "deb": deb.name,
+                              "suite": suite},
                       content_hash=digest_file.read_text().strip())
 
 

@@ -1,6 +1,7 @@
 """Kernel specs: how a user names the kernel to judge.
 
     debian:6.1      newest linux-source-6.1 in Debian stable (as the host's apt sources reach it)
+    debian:6.12     a series stable lacks comes from stable's backports (bookworm-backports)
     debian:sid      newest linux-source-X.Y in Debian unstable
     debian:7.2@sid  linux-source-7.2 from unstable (explicit suite)
     path:/abs/tree  a maintainer's own kernel tree, never modified by us
@@ -15,7 +16,7 @@ import attrs
 
 from harness.errors import KernelSpecError
 
-EXAMPLES = "debian:6.1, debian:sid, debian:7.2@sid, path:/abs/linux"
+EXAMPLES = "debian:6.1, debian:6.12, debian:sid, debian:7.2@sid, debian:6.12@backports, path:/abs/linux"
 _SERIES = re.compile(r"^\d+\.\d+$")
 
 
@@ -24,7 +25,7 @@ class KernelSpec:
     kind: str                    # "debian" | "path"
     text: str                    # what the user wrote, for reports
     series: str | None = None    # "6.1"; None means "newest in the suite"
-    suite: str | None = None     # "stable" | "sid"
+    suite: str | None = None     # "stable" (then its backports) | "backports" | "sid"
     path: Path | None = None
 
 
@@ -40,8 +41,8 @@ def parse_kernel_spec(text: str) -> KernelSpec:
             raise KernelSpecError(
                 f"kernel spec {text!r}: {series!r} is not a kernel series like 6.1 or 'sid'; use one of: {EXAMPLES}")
         suite = suite or "stable"
-        if suite not in ("stable", "sid"):
-            raise KernelSpecError(f"kernel spec {text!r}: unknown Debian suite {suite!r}; use @stable or @sid")
+        if suite not in ("stable", "backports", "sid"):
+            raise KernelSpecError(f"kernel spec {text!r}: unknown Debian suite {suite!r}; use @stable, @backports or @sid")
         return KernelSpec("debian", text, series=series, suite=suite)
     if kind == "path":
         path = Path(rest)

@@ -120,16 +120,18 @@ def effective(run: Run) -> Cell:
 
 
 def _effective_state_only(run: Run) -> Cell:
-    """fsl-mc before qDMA: what the teardowns left is the firmware state of the tenant's object."""
-    state = [t for t in run.tests if re.match(r"^teardown\.[\w-]+\.reset_state$", t.id)]
-    failed = [t.id for t in state if t.verdict is Verdict.FAIL]
+    """fsl-mc before qDMA: what the teardowns left is the firmware state of the tenant's object and
+    the MSIs it sent while nobody had it open."""
+    checks = [t for t in run.tests if re.match(r"^teardown\.[\w-]+\.(reset_state|irq_bleed)$", t.id)]
+    failed = [t.id for t in checks if t.verdict is Verdict.FAIL]
     if failed:
-        return Cell(f"no: state left after teardown in {len(failed)} of {len(state)} variants ({', '.join(failed)})",
-                    "bad")
-    if state and all(t.verdict is Verdict.PASS for t in state):
-        return Cell(f"object state only: the object the tenant enabled read reset after teardown in all "
-                    f"{len(state)} variants; DMA and MSIs not measured yet ({len(_unmeasured(run))} checks)", "unknown")
-    return Cell(f"unknown ({_not_proven([t for t in state if t.verdict is not Verdict.PASS]) or 'no reset_state checks'})",
+        return Cell(f"no: left after teardown in {len(failed)} of {len(checks)} checks ({', '.join(failed)})", "bad")
+    if checks and all(t.verdict is Verdict.PASS for t in checks):
+        variants = len({t.id.split(".")[1] for t in checks})
+        what = "object state and MSIs" if any(t.id.endswith("irq_bleed") for t in checks) else "object state"
+        return Cell(f"{what} only: the object the tenant enabled read reset and sent no MSI after teardown in all "
+                    f"{variants} variants; DMA not measured yet ({len(_unmeasured(run))} checks)", "unknown")
+    return Cell(f"unknown ({_not_proven([t for t in checks if t.verdict is not Verdict.PASS]) or 'no checks'})",
                 "unknown")
 
 
@@ -139,8 +141,10 @@ def necessary(run: Run) -> Cell:
         return Cell("unknown (no null-reset control ran)", "unknown")
     if _fslmc(run) and all(t.verdict is Verdict.PASS for t in controls):
         left = sorted({k for t in controls for k in t.evidence.get("reset_state", {}).get("left_set", [])})
-        return Cell(f"yes: with the firmware ignoring the reset, the object kept {', '.join(left)} in all "
-                    f"{len(controls)} variants (DMA and MSIs not measured yet)", "good")
+        msis = [t.evidence.get("gap_msis") or 0 for t in controls]
+        sent = f" and sent {_span_n(min(msis), max(msis))} MSIs in the 1 s gap" if any(msis) else ""
+        return Cell(f"yes: with the firmware ignoring the reset, the object kept {', '.join(left)}{sent} in all "
+                    f"{len(controls)} variants (DMA not measured yet)", "good")
     if all(t.verdict is Verdict.PASS for t in controls):
         bytes_ = [t.evidence.get("gap_check", {}).get("changed", 0) for t in controls]
         firsts = [t.evidence.get("next_tenant", {}).get("first_irq_ms", -1) for t in controls]
@@ -152,6 +156,10 @@ def necessary(run: Run) -> Cell:
     if failed:
         return Cell(f"not shown: no bleed without the handler in {', '.join(failed)}", "unknown")
     return Cell(f"unknown ({_not_proven([t for t in controls if t.verdict is not Verdict.PASS])})", "unknown")
+
+
+def _span_n(lo: int, hi: int) -> str:
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
 
 
 def _rate(controls) -> str:
@@ -221,7 +229,7 @@ def overall(run: Run, cells: dict[str, Cell]) -> Cell:
     not_finished = unfinished({**run.header, "tests": [t.to_json() for t in run.tests]})
     unmeasured = _unmeasured(run)
     if unmeasured and not not_finished and cells["necessary"].state == "good":
-        return Cell(f"working for what was measured (object state, the reset command); DMA and MSIs not "
+        return Cell(f"working for what was measured (object state, MSIs, the reset command); DMA not "
                     f"measured yet ({counts})", "unknown")
     if (not_finished or not all(_settled(t) for t in run.tests)
             or cells["effective"].state != "good" or cells["necessary"].state != "good"):

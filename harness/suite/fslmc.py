@@ -34,7 +34,7 @@ OBJECT = re.compile(r"^dp[a-z]+\.[0-9]+$")
 PROBE_DEADLINE_S = 20.0
 STATE_KEYS = ("enabled", "irq_enabled")
 NO_DMA_YET = ("the MC twin runs no qDMA jobs yet (issue 11, stage 2): the tenant enables its object and its "
-              "interrupt through the container's portal, and no DMA or MSI is measured on fsl-mc")
+              "interrupt through the container's portal, and no DMA is measured on fsl-mc")
 # The tenant's refusals that are the MC's or the kernel's answer to what it asked (an open the
 # firmware refused, e.g. a handle the reset should have closed), not the lab's.
 MC_REFUSALS = {"mc_refused"}
@@ -85,6 +85,16 @@ def container_objects(ssh, container: str) -> list[str]:
     """The objects the kernel found in ``container`` (its children on the bus)."""
     out, _, _ = ssh.run(f"ls /sys/bus/fsl-mc/devices/{container}/ 2>/dev/null")
     return [d for d in out if OBJECT.match(d)]
+
+
+def tenant_portal(ssh, t: TargetProfile) -> str:
+    """The container's own DPMCP, through which a tenant sends its MC commands, as DPDK's fslmc bus
+    does (mmapped, never shared with the kernel)."""
+    found = sorted(d for d in container_objects(ssh, t.dut_device) if d.startswith("dpmcp."))
+    if not found:
+        raise InfrastructureError(f"{t.dut_device} holds no DPMCP for the tenant's MC commands: "
+                                  f"{container_objects(ssh, t.dut_device)}; the board's DPL must give it one")
+    return found[0]
 
 
 def device_info(ssh, t: TargetProfile) -> list[dict]:
@@ -150,15 +160,18 @@ def set_of(state: dict) -> list[str]:
     return [k for k in STATE_KEYS if state.get(k)]
 
 
-def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) -> dict:
+def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None, via_container: bool = False) -> dict:
     """One abnormal teardown of a tenant that enabled its object and the object's interrupt;
-    returns the evidence of the gap (from the death until the next open) and the next open."""
+    returns the evidence of the gap (from the death until the next open) and the next open. The
+    tenant sends its MC commands through the container's DPMCP, as DPDK does; ``via_container``:
+    through the container's own portal (the DPRC region's write()), which the kernel shares."""
     # vfio-fsl-mc does not reset on open (vfio-platform does): each experiment starts from a
     # container the kernel reset with VFIO_DEVICE_RESET, so that what one teardown left is not
     # charged to the next (the next open still sees it: next_open).
     agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
                f"--portal {t.probe_portal} --no-arm", timeout=60)
-    base = (f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} "
+    via = "" if via_container else f"--portal {tenant_portal(ssh, t)}"
+    base = (f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} {via} "
             f"--report-ms {platform.TENANT_REPORT_MS}")
     extra = {"segv": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how segv",
              "exit_without_cleanup": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how exit",
@@ -194,6 +207,11 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
     tenant = events(ssh.run("cat /tmp/tenant.log")[0])
     evidence["armed"], evidence["live"] = one(tenant, "armed"), one(tenant, "live")
     evidence["tenant_last"] = tenant[-1] if tenant else None
+    progress = [e for e in tenant if e.get("event") == "progress"]
+    # MSIs that reached the tenant's eventfd while it lived: the wiring the IRQ checks rest on.
+    evidence["tenant_irqs"] = progress[-1]["irqs"] if progress else 0
+    refused = [e for e in tenant if e.get("event") == "irq_refused"]
+    evidence["irq_refused"] = refused[0] if refused else None
     if not evidence["live"]["enabled"]:
         raise KernelRefused(f"{t.dut_object} read disabled while its tenant held it ({evidence['live']}): "
                             f"it was reset under its live owner")
@@ -210,8 +228,12 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
         evidence["stuck"] = wait = platform.wait_gone(ssh, holder)
         if wait:
             return evidence
+    gap_from = time.monotonic()
     time.sleep(platform.GAP_S)
     gap = query(ssh, t, "gap_end")
+    # The MSIs the device sent while nobody had it open: only the twin sees them (the ITS drops an
+    # MSI nobody maps; a board shows nothing).
+    evidence["gap_msis"] = twin.msis_between(gap_from, time.monotonic()) if twin is not None else None
     evidence["gap_state"] = gap
     evidence["gap_resets"] = [r for r in _resets(twin)[mark:] if r not in evidence.get("resets_while_holder_lives", [])]
     evidence["reset_state"] = {"checked": list(STATE_KEYS), "tenant_set": set_of(evidence["live"]),
@@ -222,16 +244,41 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
 
 
 def next_tenant(ssh, t: TargetProfile) -> dict:
-    """The next user opens the container and its object as the first did, then leaves cleanly."""
-    try:
-        evs = agent(ssh, f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} "
-                         f"--die-after-ms 0 --die-how exit", timeout=30)
-    except KernelRefused as exc:
-        return {"opened": False, "refused": str(exc)}
-    armed = [e for e in evs if e.get("event") == "armed"]
-    if not armed:
-        return {"opened": False, "refused": evs[-3:]}
-    return {"opened": True, "live": one(evs, "live")}
+    """The next user opens the container and its object, registers its eventfd before anything
+    else and counts the MSIs that arrive for NEXT_TENANT_MS (what the last user left running),
+    then opens the object through the container's portal and enables it, as a user would.
+    {"opened": False, "refused": ...} when the kernel or the MC refused it; the MSIs it counted
+    before that are kept."""
+    cmd = (f"vfio-hil-agent fslmc-next-tenant --container {t.dut_device} --object {t.dut_object} "
+           f"--portal {tenant_portal(ssh, t)} --watch-ms {platform.NEXT_TENANT_MS}")
+    out, err, rc = ssh.run(cmd, timeout=30)
+    evs = events(out)
+    watched = [e for e in evs if e.get("event") == "next_tenant"]
+    result = {k: v for k, v in watched[0].items() if k != "event"} if watched else {"irqs": None}
+    refused_irq = [e for e in evs if e.get("event") == "irq_refused"]
+    if refused_irq:
+        result["irq_refused"] = refused_irq[0]
+    if rc == 0 and any(e.get("event") == "armed" for e in evs):
+        return {"opened": True, **result}
+    refused = [e for e in evs if e.get("event") in MC_REFUSALS] or [e for e in [platform.kernel_refusal(evs)] if e]
+    if not refused:
+        raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
+    return {"opened": False, "refused": explain(refused[0]), **result}
+
+
+def check_msi_wiring(ev: dict, need_twin: bool = True) -> None:
+    """The IRQ checks prove something only if the tenant's MSIs reached its eventfd while it lived
+    (and, for the gap, a twin counted what the device sent): else Inconclusive or skip."""
+    from harness.suite.plugin import Inconclusive
+    import pytest
+
+    if ev.get("irq_refused"):            # the kernel's doing: the IRQ checks fail with it
+        raise AssertionError(f"the kernel refused the tenant's eventfd: {ev['irq_refused']} (see the kernel log)")
+    if need_twin and ev.get("gap_msis") is None:
+        pytest.skip("only the MC twin sees the MSIs a device sends while nobody has it open")
+    if not ev.get("tenant_irqs"):
+        raise Inconclusive("no MSI reached the tenant's eventfd while it lived: an MSI after its death "
+                           "could not have been seen either")
 
 
 def container_resets(t: TargetProfile, resets: list[dict]) -> list[dict]:

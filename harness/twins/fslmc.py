@@ -19,6 +19,9 @@ Policies:
 - ``reset_honoured`` (default true): a container or object reset returns the objects to their
   initial state (disabled, interrupts disabled and cleared). False is the null-reset control:
   the firmware answers OK and changes nothing.
+- ``msi_period_s`` (default 0.01): a DPDMAI that is enabled, with its IRQ 0 enabled and an MSI
+  address programmed, sends an MSI this often, as if copy jobs kept completing (the jobs
+  themselves, QBMan and qDMA, are not modelled yet).
 - ``reset_closes_handles`` (default true): resetting a container closes every handle opened
   through the container's portals (its DPRC portal and its DPMCPs: the tenant's), as
   dprc_reset_container()'s kernel-doc says ("all objects handles that were owned by the child
@@ -29,6 +32,8 @@ Policies:
 from __future__ import annotations
 
 import struct
+import time
+from collections import deque
 
 import attrs
 
@@ -122,7 +127,7 @@ class FslMcTwin(Twin):
     name = "fslmc"
 
     def __init__(self, portal_base: int, ctrl_base: int, *, tenant_icid: int = TENANT_ICID, root_icid: int = ROOT_ICID,
-                 reset_honoured: bool = True, reset_closes_handles: bool = True):
+                 reset_honoured: bool = True, reset_closes_handles: bool = True, msi_period_s: float = 0.01):
         self.portal_base = portal_base
         self.objects = default_dpl(tenant_icid, root_icid)
         self.portals = sorted(o.portal for o in self.objects if o.portal is not None)
@@ -133,6 +138,12 @@ class FslMcTwin(Twin):
         self._next_token = 1
         self._pending: set[int] = set()
         self.resets: list[dict] = []     # every reset command, as logged (the suite's evidence)
+        # A DPDMAI that is enabled with its IRQ 0 enabled and an MSI address programmed sends an MSI
+        # every msi_period_s, as if its queues were kept full of copy jobs (they are not modelled
+        # yet): host monotonic times of every MSI, bounded like the engine's histories.
+        self.msi_period_s = msi_period_s
+        self.msis: deque[float] = deque(maxlen=200_000)
+        self._next_msi: dict[str, float] = {}
         for o in self.objects:
             o.irqs = {i: Irq() for i in range(o.irq_count)}
 
@@ -167,6 +178,7 @@ class FslMcTwin(Twin):
             self.engine.set_reg("ctrl", CTRL_GSR, old)          # read-only
 
     def tick(self, now: float) -> None:
+        self._send_msis(now)
         if self.engine.reg("ctrl", CTRL_GCR1) & GCR1_STOP:
             return                                                # the MC is paused: commands wait
         for portal in sorted(self._pending):
@@ -185,6 +197,28 @@ class FslMcTwin(Twin):
             body = struct.pack("<7Q", *(out + [0] * (7 - len(out)))) if status == STATUS_OK else raw[8:]
             self.engine.set_bytes(window, 8, body)
             self.engine.set_bytes(window, 0, bytes(header))
+
+    def _send_msis(self, now: float) -> None:
+        """The MSIs of every running DPDMAI: a write of the programmed data to the programmed
+        address (the GIC ITS's GITS_TRANSLATER; a qtest write carries DeviceID 0, the tenant
+        container's ICID through msi-map)."""
+        for o in self.objects:
+            irq = o.irqs.get(0)
+            if o.type != "dpdmai" or not (o.enabled and irq and irq.enable and irq.addr):
+                self._next_msi.pop(o.name, None)
+                continue
+            due = self._next_msi.setdefault(o.name, now + self.msi_period_s)
+            if now >= due:
+                self._next_msi[o.name] = now + self.msi_period_s
+                irq.status |= 1
+                self.engine.q.writel(irq.addr, irq.val)
+                self.msis.append(time.monotonic())
+                self.engine.log.add("msi", object=o.name, addr=hex(irq.addr), data=irq.val)
+
+    def msis_between(self, start: float, end: float) -> int:
+        """How many MSIs the twin's objects sent between host monotonic ``start`` and ``end``."""
+        with self.engine.lock:
+            return sum(1 for t in self.msis if start <= t < end)
 
     def _execute(self, portal: int, token: int, cmd_id: int, p: list[int]):
         """(status, response params, new token or None) for one command; logged."""

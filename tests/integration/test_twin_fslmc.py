@@ -123,3 +123,39 @@ def test_an_unknown_command_is_unsupported_not_ok(mc):
     token = open_obj(mc, ROOT, "dprc", 1)
     assert send(mc, ROOT, 0x3ff, token=token)[0] == fslmc.STATUS_UNSUPPORTED
 
+
+
+MSI_AT = BASE + 0x300000          # an MSI "address" in RAM, so the test can see the writes
+
+
+def _program_msi(mc, portal=ROOT):
+    """What vfio-fsl-mc does when the tenant sets an eventfd: DPRC_SET_OBJ_IRQ through the container."""
+    root = open_obj(mc, portal, "dprc", 2 if portal == CHILD else 1)
+    obj_type = struct.unpack("<2Q", b"dpdmai".ljust(16, b"\0"))
+    assert send(mc, portal, 0x15f, token=root, params=[0xbeef, MSI_AT, 1 << 32 | 7, *obj_type])[0] == 0
+    return root
+
+
+def _msis_in(mc, seconds):
+    start = time.monotonic()
+    time.sleep(seconds)
+    return mc.twin.msis_between(start, time.monotonic())
+
+
+def test_a_running_dpdmai_sends_its_msis_until_the_container_is_reset(mc):
+    child = _program_msi(mc, CHILD)
+    assert _msis_in(mc, 0.1) == 0                       # programmed, not enabled: silent
+    _tenant_enables_dpdmai(mc)
+    assert _msis_in(mc, 0.2) > 5
+    assert guest(mc, lambda q: q.readl(MSI_AT)) == 0xbeef
+    assert send(mc, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    time.sleep(0.05)
+    assert _msis_in(mc, 0.2) == 0
+
+
+@pytest.mark.parametrize("mc", [{"reset_honoured": False}], indirect=True)
+def test_under_the_null_reset_the_msis_go_on(mc):
+    child = _program_msi(mc, CHILD)
+    _tenant_enables_dpdmai(mc)
+    assert send(mc, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    assert _msis_in(mc, 0.2) > 5

@@ -54,3 +54,12 @@ def test_stable_without_security_keeps_only_the_archive():
 def test_explicit_mirror_wins():
     (sid,) = sources_for_suite("sid", [], "http://lab-mirror.example/debian")
     assert sid.uri == "http://lab-mirror.example/debian"
+
+
+def test_backports_are_the_host_stable_releases_own():
+    host = parse_deb822_sources("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+                                "Components: main\n")
+    (bp,) = sources_for_suite("backports", host, None)
+    assert bp.uri == "http://mirror.example/debian" and bp.suites == ("bookworm-backports",)
+    (bp,) = sources_for_suite("backports", [], "http://lab-mirror.example/debian")
+    assert bp.suites == ("stable-backports",)

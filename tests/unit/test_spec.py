@@ -46,3 +46,9 @@ def test_bad_specs_name_the_problem_and_the_fix(text, needle):
 def test_path_that_is_not_a_kernel_tree(tmp_path):
     with pytest.raises(KernelSpecError, match="not a kernel source tree"):
         parse_kernel_spec(f"path:{tmp_path}")
+
+
+def test_debian_series_at_backports():
+    s = parse_kernel_spec("debian:6.12@backports")
+    assert (s.series, s.suite) == ("6.12", "backports")
+    assert parse_kernel_spec("debian:6.12").suite == "stable"     # stable first, then its backports
