@@ -160,6 +160,23 @@ def _stop_leftovers(child: subprocess.Popen) -> None:
     stop_process_group(child.pid, LEFTOVER_GRACE_S)
 
 
+def _maintainers(target: TargetProfile, source: dict) -> dict | None:
+    """The MAINTAINERS entry of the handler's code in the tree under test, if the tree is at hand
+    (a Debian source unpacked in the cache, or the maintainer's own tree)."""
+    from harness.kernel.maintainers import entry
+    from harness.paths import cache_root
+
+    if not target.dut_reset_config:
+        return None
+    if source.get("kind") == "debian":
+        tree = cache_root() / "sources" / f"{source['package']}_{source['version']}"
+    elif source.get("kind") == "path":
+        tree = Path(source["path"])
+    else:
+        return None
+    return entry(tree, target.dut_reset_config) if tree.is_dir() else None
+
+
 def run_header(target: TargetProfile, art: Artifacts) -> dict:
     """What the reports need to know about the run besides its results, copied in so that a
     result directory stands on its own (the artifact cache may be gone when it is read)."""
@@ -174,7 +191,8 @@ def run_header(target: TargetProfile, art: Artifacts) -> dict:
         handler = {"symbol": symbol, "value": value}
     return {"target": target.name, "description": target.description,
             "dut": {"device": target.dut_device, "compatible": target.dut_compatible,
-                    "reset_module": target.dut_reset_module, "handler_config": handler},
+                    "reset_module": target.dut_reset_module, "handler_config": handler,
+                    "maintainers": _maintainers(target, m.get("source", {}))},
             "kernel": {"spec": m["kernel_spec"], "release": m["release"], "patches": m["patches"],
                        "source_hash": m["source_hash"], "source": m.get("source", {})},
             "build": {"key": m["key"], "arch": m["arch"], "compiler": m.get("compiler", ""),

@@ -36,7 +36,8 @@ from harness.report.runs import Run
 from harness.results import Verdict, unfinished
 from harness.suite.fslmc import NO_DMA_YET, OBJECT as _FSLMC_DEVICE
 
-QUESTIONS = [("built", "handler built?"), ("autoloaded", "autoloaded on bind?"),
+QUESTIONS = [("built", "handler built?"), ("maintained", "maintained? (the tree's MAINTAINERS)"),
+             ("autoloaded", "autoloaded on bind?"),
              ("effective", "effective? (no bleed after teardown, all variants)"),
              ("necessary", "necessary? (the device bleeds without it)"),
              ("deprecation", "deprecation message?"), ("overall", "overall")]
@@ -68,6 +69,14 @@ def built(run: Run) -> Cell:
     if h["value"] in ("m", "y"):
         return Cell(f"yes ({h['symbol']}={h['value']})", "good")
     return Cell(f"no ({h['symbol']} {h['value']})", "bad")
+
+
+def maintained(run: Run) -> Cell:
+    e = (run.header.get("dut") or {}).get("maintainers")
+    if not e:
+        return Cell("unknown (not recorded: the run predates it, or the tree was not at hand)", "info")
+    who = f": {', '.join(e['maintainers'])}" if e.get("maintainers") else ""
+    return Cell(f"{e['status']}{who} ({e['section']})", "info")
 
 
 def _fslmc(run: Run) -> bool:
@@ -239,7 +248,8 @@ def overall(run: Run, cells: dict[str, Cell]) -> Cell:
 
 
 def cells_for(run: Run) -> dict[str, Cell]:
-    cells = {"built": built(run), "autoloaded": autoloaded(run), "effective": effective(run),
+    cells = {"built": built(run), "maintained": maintained(run), "autoloaded": autoloaded(run),
+             "effective": effective(run),
              "necessary": necessary(run), "deprecation": deprecation(run)}
     cells["overall"] = overall(run, cells)
     return cells

@@ -60,10 +60,11 @@ def test_matrix_answers_every_question(matrix_dir, matrix_kernels):
     n = len(matrix_kernels)
     for board in BOARDS:
         rows = {line.split("|")[2].strip(): line for line in md.splitlines() if line.startswith(f"| {board} |")}
-        assert set(rows) == {"handler built?", "autoloaded on bind?",
+        assert set(rows) == {"handler built?", "maintained? (the tree's MAINTAINERS)", "autoloaded on bind?",
                              "effective? (no bleed after teardown, all variants)",
                              "necessary? (the device bleeds without it)", "deprecation message?", "overall"}
         assert rows["handler built?"].count("=m)") == n
+        assert rows["maintained? (the tree's MAINTAINERS)"].count("Maintained: Eric Auger (VFIO PLATFORM DRIVER)") == n
         assert rows["effective? (no bleed after teardown, all variants)"].count("yes: no DMA or IRQ") == n
         assert rows["necessary? (the device bleeds without it)"].count("yes: without it") == n
         # Columns are in release order, as the kernels are.
