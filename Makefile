@@ -46,6 +46,7 @@ bench: setup
 	$(PY) benchmarks/build_times.py
 	$(PY) benchmarks/suite_times.py
 	$(PY) benchmarks/report_times.py
+	$(PY) benchmarks/mc_latency.py
 
 doctor: setup
 	$(HIL) doctor
