@@ -252,3 +252,18 @@ def test_matrix_fslmc_names_what_was_measured_and_is_never_plain_working(tmp_pat
 def test_matrix_fslmc_state_left_after_teardown_is_broken(tmp_path):
     cells = cells_for(_fslmc_run(tmp_path, state="fail"))
     assert cells["effective"].state == "bad" and cells["overall"].text.startswith("BROKEN"), cells
+
+
+def test_matrix_fslmc_a_refused_eventfd_is_not_called_bleed(tmp_path):
+    from harness.results import TestResult
+    from harness.suite.fslmc import NO_DMA_YET
+
+    from .report_fixtures import HEADER, result_dir
+    header = {**HEADER, "target": "qemu-lx2160a",
+              "dut": {"device": "dprc.2", "handler_config": {"symbol": "CONFIG_VFIO_FSL_MC", "value": "m"}}}
+    tests = [TestResult("teardown.sigkill.dma_bleed", "skip", 0.0, {}, NO_DMA_YET),
+             TestResult("teardown.sigkill.reset_state", "pass", 1.0),
+             TestResult("teardown.sigkill.irq_bleed", "fail", 1.0, {},
+                        "the kernel refused the tenant's eventfd: {'errno': 19} (see the kernel log)")]
+    cell = cells_for(load_run(result_dir(tmp_path / "r", tests, planned=[t.id for t in tests], header=header)))["effective"]
+    assert cell.text.startswith("not measured: the kernel refused the tenant in 1 of 2 checks"), cell
