@@ -74,7 +74,7 @@ def twin(booted, profile):
 @pytest.fixture(scope="session")
 def bus(profile):
     """The module with the steps of the device's bus: harness.suite.platform or .fslmc."""
-    return fslmc if fslmc.is_fslmc(profile) else platform
+    return fslmc.bus_of(profile)
 
 
 @pytest.fixture(scope="session")

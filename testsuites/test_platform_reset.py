@@ -81,8 +81,7 @@ def test_info_flag(dut_bound, ssh, profile, bus, evidence):
 
 def _teardown(runs, key, ssh, profile, variant, twin, evidence, capture=None):
     if key not in runs:
-        bus = fslmc if fslmc.is_fslmc(profile) else platform
-        runs[key] = bus.run_variant(ssh, profile, variant, twin, capture)
+        runs[key] = fslmc.bus_of(profile).run_variant(ssh, profile, variant, twin, capture)
     ev = runs[key]
     stuck = platform.stuck_reason(ev)
     if stuck:                         # the kernel hung in the release path: every check of it fails

@@ -52,6 +52,13 @@ def is_fslmc(t: TargetProfile) -> bool:
     return bool(t.dut_device and OBJECT.match(t.dut_device))
 
 
+def bus_of(t: TargetProfile):
+    """The module with the steps of the device's bus: this one, or harness.suite.platform."""
+    import sys
+
+    return sys.modules[__name__] if is_fslmc(t) else platform
+
+
 def devices(ssh) -> list[str]:
     out, _, rc = ssh.run("ls /sys/bus/fsl-mc/devices 2>/dev/null")
     return out if rc == 0 else []
@@ -137,17 +144,26 @@ def restore_session(ssh, t: TargetProfile, before: dict) -> None:
     restore(ssh, t.probe_portal, before["probe_driver"])
 
 
+def refusal(evs: list[dict]) -> dict | None:
+    """The agent's line saying the MC or the kernel refused what it asked, if it printed one."""
+    return next((e for e in evs if e.get("event") in MC_REFUSALS), None) or platform.kernel_refusal(evs)
+
+
+def _refused(evs: list[dict]) -> str | None:
+    r = refusal(evs)
+    return None if r is None else f"refused: {explain(r)}"
+
+
 def agent(ssh, cmd: str, timeout: float = 60) -> list[dict]:
     """platform.agent, plus the MC's refusals: what the firmware answered the tenant is the
     device's (the kernel's reset left it so), a fail, never the lab's."""
-    out, err, rc = ssh.run(cmd, timeout=timeout)
-    evs = events(out)
-    if rc == 0:
-        return evs
-    refused = [e for e in evs if e.get("event") in MC_REFUSALS] or [e for e in [platform.kernel_refusal(evs)] if e]
-    if refused:
-        raise KernelRefused(f"refused: {explain(refused[0])} (`{cmd.split()[1]}` exited {rc})")
-    raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
+    return platform.agent(ssh, cmd, timeout, refused=_refused)
+
+
+def reset_container(ssh, t: TargetProfile) -> None:
+    """VFIO_DEVICE_RESET on the container, nothing armed: where each fsl-mc experiment starts."""
+    agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
+               f"--portal {t.probe_portal} --no-arm", timeout=60)
 
 
 def query(ssh, t: TargetProfile, event: str = "state") -> dict:
@@ -168,16 +184,10 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None, vi
     # vfio-fsl-mc does not reset on open (vfio-platform does): each experiment starts from a
     # container the kernel reset with VFIO_DEVICE_RESET, so that what one teardown left is not
     # charged to the next (the next open still sees it: next_open).
-    agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
-               f"--portal {t.probe_portal} --no-arm", timeout=60)
+    reset_container(ssh, t)
     via = "" if via_container else f"--portal {tenant_portal(ssh, t)}"
-    base = (f"vfio-hil-agent fslmc-tenant --container {t.dut_device} --object {t.dut_object} {via} "
-            f"--report-ms {platform.TENANT_REPORT_MS}")
-    extra = {"segv": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how segv",
-             "exit_without_cleanup": f"--die-after-ms {int(platform.HOLD_S * 1000)} --die-how exit",
-             "child_holds_fd": "--fork-holder",
-             "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
-    pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    pid = platform.start_tenant(ssh, f"vfio-hil-agent fslmc-tenant --container {t.dut_device} "
+                                     f"--object {t.dut_object} {via} --report-ms {platform.TENANT_REPORT_MS}", variant)
     try:
         return _experiment(ssh, t, variant, twin, pid)
     except BaseException:
@@ -192,10 +202,9 @@ def _resets(twin) -> list[dict]:
 def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
     if not platform.wait_armed(ssh, pid):
         tenant = events(ssh.run("cat /tmp/tenant.log")[0])
-        refused = [e for e in tenant if e.get("event") in MC_REFUSALS] or \
-            [e for e in [platform.kernel_refusal(tenant)] if e]
+        refused = refusal(tenant)
         if refused:
-            raise KernelRefused(f"the tenant could not open and arm {t.dut_device}: {explain(refused[0])}")
+            raise KernelRefused(f"the tenant could not open and arm {t.dut_device}: {explain(refused)}")
         raise InfrastructureError(f"the tenant exited without arming {t.dut_device}: {tenant}")
     mark = len(_resets(twin))      # before the death, which segv and exit bring about on their own
     time.sleep(platform.HOLD_S)
@@ -260,10 +269,10 @@ def next_tenant(ssh, t: TargetProfile) -> dict:
         result["irq_refused"] = refused_irq[0]
     if rc == 0 and any(e.get("event") == "armed" for e in evs):
         return {"opened": True, **result}
-    refused = [e for e in evs if e.get("event") in MC_REFUSALS] or [e for e in [platform.kernel_refusal(evs)] if e]
+    refused = refusal(evs)
     if not refused:
         raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
-    return {"opened": False, "refused": explain(refused[0]), **result}
+    return {"opened": False, "refused": explain(refused), **result}
 
 
 def check_msi_wiring(ev: dict, need_twin: bool = True) -> None:
@@ -292,8 +301,7 @@ def fresh_firmware_state(ssh, t: TargetProfile, twin) -> None:
     so that each control starts where the real checks started."""
     twin.set_policy(reset_honoured=True)
     try:
-        agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
-                   f"--portal {t.probe_portal} --no-arm", timeout=60)
+        reset_container(ssh, t)
     finally:
         twin.set_policy(reset_honoured=False)
 
@@ -302,8 +310,7 @@ def reset_ioctl(ssh, t: TargetProfile) -> dict:
     """The tenant's object enabled, VFIO_DEVICE_RESET on the container, the state before and after
     (an error from the ioctl is KernelRefused). It starts, as every experiment here, from a
     container reset by VFIO_DEVICE_RESET, so that what an earlier close left is not charged to it."""
-    agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
-               f"--portal {t.probe_portal} --no-arm", timeout=60)
+    reset_container(ssh, t)
     evs = agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
                      f"--portal {t.probe_portal}", timeout=60)
     before, after, reset = one(evs, "before"), one(evs, "after"), one(evs, "reset")

@@ -69,16 +69,22 @@ def kernel_refusal(evs: list[dict]) -> dict | None:
     return None
 
 
-def agent(ssh, cmd: str, timeout: float = 60) -> list[dict]:
-    """Run an agent command and return its JSON lines. A non-zero exit is a KernelRefused when the
-    agent says the kernel refused a VFIO request, else an InfrastructureError with its output."""
+def _kernel_refused(evs: list[dict]) -> str | None:
+    refusal = kernel_refusal(evs)
+    return None if refusal is None else f"the kernel refused: {refusal}"
+
+
+def agent(ssh, cmd: str, timeout: float = 60, refused=_kernel_refused) -> list[dict]:
+    """Run an agent command and return its JSON lines. A non-zero exit is a KernelRefused when
+    ``refused(events)`` says what the device side refused (by default: the kernel refused a VFIO
+    request), else an InfrastructureError with its output."""
     out, err, rc = ssh.run(cmd, timeout=timeout)
     evs = events(out)
     if rc == 0:
         return evs
-    refusal = kernel_refusal(evs)
-    if refusal is not None:
-        raise KernelRefused(f"the kernel refused: {refusal} (`{cmd.split()[1]}` exited {rc})")
+    why = refused(evs)
+    if why is not None:
+        raise KernelRefused(f"{why} (`{cmd.split()[1]}` exited {rc})")
     raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
 
 
@@ -288,6 +294,17 @@ def bleed_profile(tl: dict) -> dict:
     return {"bytes": total, "rate_bytes_per_s": round(total / span_s), "ran_dry_ms": ran_dry}
 
 
+def start_tenant(ssh, cmd: str, variant: str) -> int:
+    """Start tenant command ``cmd`` in the background with the flags that make it die as
+    ``variant`` says (the harness itself SIGKILLs the others); its JSON lines go to
+    /tmp/tenant.log. Returns its pid."""
+    extra = {"segv": f"--die-after-ms {int(HOLD_S * 1000)} --die-how segv",
+             "exit_without_cleanup": f"--die-after-ms {int(HOLD_S * 1000)} --die-how exit",
+             "child_holds_fd": "--fork-holder",
+             "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
+    return int(ssh.run_check(f"{cmd} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+
+
 def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) -> dict:
     """One abnormal teardown of a tenant with DMA+IRQ armed; returns the evidence of the gap and the next open.
 
@@ -296,13 +313,8 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) ->
     open, is watched through /dev/mem only (canary and registers), on the device's backend
     (``capture``: what it transmitted) and, on a twin, by the twin:
     the next open runs the reset handler again, so only the gap shows what the death left."""
-    base = (f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} --window {t.dma_window} "
-            f"--report-ms {TENANT_REPORT_MS}")
-    extra = {"segv": f"--die-after-ms {int(HOLD_S * 1000)} --die-how segv",
-             "exit_without_cleanup": f"--die-after-ms {int(HOLD_S * 1000)} --die-how exit",
-             "child_holds_fd": "--fork-holder",
-             "kill_during_ioctl": "--ioctl-loop"}.get(variant, "")
-    pid = int(ssh.run_check(f"{base} {extra} > /tmp/tenant.log 2>&1 & echo $!")[0])
+    pid = start_tenant(ssh, f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} "
+                            f"--window {t.dma_window} --report-ms {TENANT_REPORT_MS}", variant)
     try:
         return _experiment(ssh, t, variant, twin, capture, pid)
     except BaseException:
