@@ -193,6 +193,9 @@ bool agent_has_flag(int argc, char **argv, const char *flag);
 uint64_t agent_now_ms(void);
 /* Print a "dying" line and die: "segv" crashes, "exit" leaves without cleanup, else SIGKILL. */
 void agent_die_as(const char *how);
+/* Fork a child that keeps copies of every fd and does nothing (a "holder" line gives its pid),
+ * so that the device keeps an owner after the parent dies; 0, or -1 with an error line. */
+int agent_fork_holder(void);
 
 const struct agent_device_ops *agent_ops_find(const char *compatible);
 void agent_ops_list(void);

@@ -306,6 +306,25 @@ void agent_die_as(const char *how)
 	raise(SIGKILL);
 }
 
+int agent_fork_holder(void)
+{
+	struct agent_json j;
+	pid_t child = fork();
+
+	if (child < 0) {
+		agent_json_errno("fork", "holder", errno);
+		return -1;
+	}
+	if (child == 0) {               /* the holder: owns copies of every fd, does nothing */
+		for (;;)
+			pause();
+	}
+	agent_json_begin(&j, "holder");
+	agent_json_int(&j, "pid", child);
+	agent_json_end(&j);
+	return 0;
+}
+
 /*
  * tenant: arm RX DMA + IRQ and hold until killed, reporting progress.
  * --device NAME --compat C --window PHYS:SIZE [--report-ms 200] [--die-after-ms N --die-how segv|exit|kill]
@@ -339,21 +358,8 @@ int agent_cmd_tenant(int argc, char **argv)
 	agent_json_bool(&j, "transmits", s.ops->transmits);
 	agent_json_end(&j);
 	agent_quiescence(s.ops, &s.dev, "quiescence");
-	if (agent_has_flag(argc, argv, "--fork-holder")) {
-		pid_t child = fork();
-
-		if (child < 0) {
-			agent_json_errno("fork", "holder", errno);
-			return 1;
-		}
-		if (child == 0) {               /* the holder: owns copies of every fd, does nothing */
-			for (;;)
-				pause();
-		}
-		agent_json_begin(&j, "holder");
-		agent_json_int(&j, "pid", child);
-		agent_json_end(&j);
-	}
+	if (agent_has_flag(argc, argv, "--fork-holder") && agent_fork_holder())
+		return 1;
 	for (;;) {
 		int n = wait_irq(&s, ioctl_loop ? 0 : report_ms);
 

@@ -290,23 +290,6 @@ static uint64_t take_irqs(int efd, int timeout_ms)
 	return n;
 }
 
-static int device_info(struct agent_vfio_device *dev)
-{
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct agent_json j;
-
-	AGENT_CHECK_IOCTL(dev->device_fd, VFIO_DEVICE_GET_INFO, &info);
-	agent_json_begin(&j, "device");
-	agent_json_str(&j, "name", dev->name);
-	agent_json_hex(&j, "flags", info.flags);
-	agent_json_bool(&j, "fsl_mc", info.flags & VFIO_DEVICE_FLAGS_FSL_MC);
-	agent_json_bool(&j, "reset", info.flags & VFIO_DEVICE_FLAGS_RESET);
-	agent_json_int(&j, "regions", info.num_regions);
-	agent_json_int(&j, "irqs", info.num_irqs);
-	agent_json_end(&j);
-	return 0;
-}
-
 /*
  * fslmc-tenant --container dprc.N --object TYPE.ID [--report-ms 100] [--die-after-ms N
  * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop] [--info-only] [--portal dpmcp.N]: open the
@@ -335,7 +318,7 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 		fprintf(stderr, "fslmc-tenant: --container and --object are required\n");
 		return 2;
 	}
-	if (portal_open(container, false, &dev, &cpt) || device_info(&dev))
+	if (portal_open(container, false, &dev, &cpt) || agent_vfio_describe(&dev))
 		return 1;
 	pt = cpt;
 	if (agent_has_flag(argc, argv, "--info-only")) {
@@ -359,20 +342,8 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	agent_json_end(&j);
 	if (report_state(&pt, object, "live", token))
 		return 1;
-	if (agent_has_flag(argc, argv, "--fork-holder")) {
-		pid_t child = fork();
-
-		if (child < 0) {
-			agent_json_errno("fork", "holder", errno);
-			return 1;
-		}
-		if (child == 0)
-			for (;;)
-				pause();
-		agent_json_begin(&j, "holder");
-		agent_json_int(&j, "pid", child);
-		agent_json_end(&j);
-	}
+	if (agent_has_flag(argc, argv, "--fork-holder") && agent_fork_holder())
+		return 1;
 	for (;;) {
 		if (ioctl_loop) {       /* through the container's region: a write() the kernel serves */
 			struct mc_answer a = mc_send(&cpt, MC_GET_CONTAINER_ID, 0, NULL, 0);

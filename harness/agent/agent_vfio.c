@@ -154,6 +154,7 @@ int agent_vfio_describe(struct agent_vfio_device *dev)
 	agent_json_bool(&j, "noiommu", dev->noiommu);
 	agent_json_hex(&j, "flags", info.flags);
 	agent_json_bool(&j, "platform", info.flags & VFIO_DEVICE_FLAGS_PLATFORM);
+	agent_json_bool(&j, "fsl_mc", info.flags & VFIO_DEVICE_FLAGS_FSL_MC);
 	agent_json_bool(&j, "reset", info.flags & VFIO_DEVICE_FLAGS_RESET);
 	agent_json_int(&j, "num_regions", info.num_regions);
 	agent_json_int(&j, "num_irqs", info.num_irqs);
