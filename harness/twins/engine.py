@@ -83,6 +83,7 @@ class TwinEngine:
         # the newest HISTORY entries, minutes of a storm, far more than any check's window.
         self.irq_edges: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
         self.dma_reads: deque[float] = deque(maxlen=HISTORY)   # host monotonic s of every logged DMA read
+        self.msis: deque[float] = deque(maxlen=HISTORY)        # ... and of every MSI written by msi_write
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
@@ -151,10 +152,24 @@ class TwinEngine:
         self.log.add("dma_read", addr=hex(addr), bytes=size, what=what)
         return self.q.read(addr, size)
 
+    def msi_write(self, addr: int, data: int, what: str) -> None:
+        """An MSI: a 32-bit DMA write of ``data`` to ``addr`` (the GIC ITS's doorbell), timed, so
+        that the suite can count what the device signalled while nobody owned it."""
+        self.q.writel(addr, data)
+        self.msis.append(time.monotonic())
+        self.log.add("msi", addr=hex(addr), data=data, what=what)
+
     def dma_reads_between(self, start: float, end: float) -> int:
         """How many logged DMA reads the device made between host monotonic ``start`` and ``end``."""
+        return self._count_between(self.dma_reads, start, end)
+
+    def msis_between(self, start: float, end: float) -> int:
+        """How many MSIs (msi_write) the device sent between host monotonic ``start`` and ``end``."""
+        return self._count_between(self.msis, start, end)
+
+    def _count_between(self, times: deque, start: float, end: float) -> int:
         with self.lock:
-            return sum(1 for t in self.dma_reads if start <= t < end)
+            return sum(1 for t in times if start <= t < end)
 
     # -- the loop
     def step(self) -> None:

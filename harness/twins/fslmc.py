@@ -32,8 +32,6 @@ Policies:
 from __future__ import annotations
 
 import struct
-import time
-from collections import deque
 
 import attrs
 
@@ -139,10 +137,8 @@ class FslMcTwin(Twin):
         self._pending: set[int] = set()
         self.resets: list[dict] = []     # every reset command, as logged (the suite's evidence)
         # A DPDMAI that is enabled with its IRQ 0 enabled and an MSI address programmed sends an MSI
-        # every msi_period_s, as if its queues were kept full of copy jobs (they are not modelled
-        # yet): host monotonic times of every MSI, bounded like the engine's histories.
+        # every msi_period_s, as if its queues were kept full of copy jobs (they are not modelled yet).
         self.msi_period_s = msi_period_s
-        self.msis: deque[float] = deque(maxlen=200_000)
         self._next_msi: dict[str, float] = {}
         for o in self.objects:
             o.irqs = {i: Irq() for i in range(o.irq_count)}
@@ -211,14 +207,7 @@ class FslMcTwin(Twin):
             if now >= due:
                 self._next_msi[o.name] = now + self.msi_period_s
                 irq.status |= 1
-                self.engine.q.writel(irq.addr, irq.val)
-                self.msis.append(time.monotonic())
-                self.engine.log.add("msi", object=o.name, addr=hex(irq.addr), data=irq.val)
-
-    def msis_between(self, start: float, end: float) -> int:
-        """How many MSIs the twin's objects sent between host monotonic ``start`` and ``end``."""
-        with self.engine.lock:
-            return sum(1 for t in self.msis if start <= t < end)
+                self.engine.msi_write(irq.addr, irq.val, f"{o.name} IRQ 0")
 
     def _execute(self, portal: int, token: int, cmd_id: int, p: list[int]):
         """(status, response params, new token or None) for one command; logged."""

@@ -225,12 +225,10 @@ class RunningTwin:
         self.check_alive()
         return self.engine.dma_reads_between(start, end)
 
-    def msis_between(self, start: float, end: float) -> int | None:
-        """How many MSIs the twin's device sent between host monotonic times (None: a twin that
-        sends none, i.e. one whose interrupts are wired lines)."""
+    def msis_between(self, start: float, end: float) -> int:
+        """How many MSIs the twin's device sent (engine.msi_write) between host monotonic times."""
         self.check_alive()
-        twin = self.engine.twin
-        return twin.msis_between(start, end) if hasattr(twin, "msis_between") else None
+        return self.engine.msis_between(start, end)
 
     def set_policy(self, **policy) -> None:
         """Change the twin's named modelling policies while it runs (the fsl-mc control's null

@@ -139,7 +139,7 @@ def _program_msi(mc, portal=ROOT):
 def _msis_in(mc, seconds):
     start = time.monotonic()
     time.sleep(seconds)
-    return mc.twin.msis_between(start, time.monotonic())
+    return mc.msis_between(start, time.monotonic())
 
 
 def test_a_running_dpdmai_sends_its_msis_until_the_container_is_reset(mc):
