@@ -13,16 +13,13 @@ vfio-fsl-mc 5 s; the twin's target is the engine's own, a median under 5 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import struct
 import time
-from pathlib import Path
 
 from harness.twins import fslmc
 from harness.twins.bare import bare_virt_twin
+from latency import report
 
-ROOT = Path(__file__).resolve().parent.parent
 BASE = 0x50000000
 WAIT_DEADLINE_S = 5.0
 
@@ -49,17 +46,7 @@ def main() -> int:
                     raise SystemExit(f"the MC twin did not answer within {WAIT_DEADLINE_S} s")
                 time.sleep(0.0001)      # the kernel polls with a pause too (udelay(500) when atomic)
             samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    record = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "samples": len(samples),
-              "median_ms": round(statistics.median(samples), 3),
-              "p95_ms": round(samples[int(0.95 * len(samples)) - 1], 3), "max_ms": round(samples[-1], 3)}
-    out = ROOT / "reports" / "benchmarks" / "mc_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print("| MC twin: one command answered (get_container_id) | ms |\n|---|---:|")
-    for k in ("median_ms", "p95_ms", "max_ms"):
-        print(f"| {k.removesuffix('_ms')} | {record[k]} |")
-    print(f"\n(written to {out})")
+    report("mc_latency", "MC twin: one command answered (get_container_id)", samples)
     return 0
 
 

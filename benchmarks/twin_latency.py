@@ -12,15 +12,12 @@ Writes reports/benchmarks/twin_latency.json. Target: median under 5 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
-from pathlib import Path
 
 from harness.twins.bare import bare_virt_twin
 from harness.twins.xgbe import XgbeTwin
+from latency import report
 
-ROOT = Path(__file__).resolve().parent.parent
 XGMAC, XPCS = 0x50000000, 0x50080000
 WAIT_DEADLINE_S = 5.0
 
@@ -47,18 +44,9 @@ def main() -> int:
                 time.sleep(0.0001)      # a guest polls too; without a pause this loop would starve the engine
             samples.append((time.perf_counter() - started) * 1000)
         steps_per_s = (engine.steps - steps0) / (time.monotonic() - t0)
-    samples.sort()
-    record = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "samples": len(samples),
-              "median_ms": round(statistics.median(samples), 3),
-              "p95_ms": round(samples[int(0.95 * len(samples)) - 1], 3), "max_ms": round(samples[-1], 3),
-              "engine_steps_per_s": round(steps_per_s)}
-    out = ROOT / "reports" / "benchmarks" / "twin_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print("| twin reaction to a register write (XGBE DMA_MR.SWR) | ms |\n|---|---:|")
-    for k in ("median_ms", "p95_ms", "max_ms"):
-        print(f"| {k.removesuffix('_ms')} | {record[k]} |")
-    print(f"\nengine steps/s while measuring: {record['engine_steps_per_s']}  (written to {out})")
+    record = report("twin_latency", "twin reaction to a register write (XGBE DMA_MR.SWR)", samples,
+                    engine_steps_per_s=round(steps_per_s))
+    print(f"engine steps/s while measuring: {record['engine_steps_per_s']}")
     return 0
 
 
