@@ -13,9 +13,9 @@ vfio-platform (harness/suite/platform.py), which keeps everything the two share.
 - On a twin, the MC's command log says which reset the kernel issued, when and with which
   options (the twin's ``resets``).
 
-Stage 1 of issue 11: the MC alone. The tenant enables one object (the profile's dut_object)
-and its interrupt through the container's portal; DMA through qDMA is not modelled yet, so the
-DMA, IRQ-line and TX checks are skipped with that reason.
+Stage 1 of issue 11: the MC and the object's MSIs. The tenant enables one object (the profile's
+dut_object) and its interrupt through the container's DPMCP, with an eventfd on the object's
+VFIO device; DMA through qDMA is not modelled yet, so dma_bleed is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ OBJECT = re.compile(r"^dp[a-z]+\.[0-9]+$")
 PROBE_DEADLINE_S = 20.0
 STATE_KEYS = ("enabled", "irq_enabled")
 NO_DMA_YET = ("the MC twin runs no qDMA jobs yet (issue 11, stage 2): the tenant enables its object and its "
-              "interrupt through the container's portal, and no DMA is measured on fsl-mc")
+              "interrupt through its container's DPMCP, and no DMA is measured on fsl-mc")
 # The tenant's refusals that are the MC's or the kernel's answer to what it asked (an open the
 # firmware refused, e.g. a handle the reset should have closed), not the lab's.
 MC_REFUSALS = {"mc_refused"}
@@ -255,7 +255,7 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
 def next_tenant(ssh, t: TargetProfile) -> dict:
     """The next user opens the container and its object, registers its eventfd before anything
     else and counts the MSIs that arrive for NEXT_TENANT_MS (what the last user left running),
-    then opens the object through the container's portal and enables it, as a user would.
+    then opens the object through the container's DPMCP and enables it, as a user would.
     {"opened": False, "refused": ...} when the kernel or the MC refused it; the MSIs it counted
     before that are kept."""
     cmd = (f"vfio-hil-agent fslmc-next-tenant --container {t.dut_device} --object {t.dut_object} "
