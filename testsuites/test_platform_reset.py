@@ -36,11 +36,15 @@ def test_native_probe(booted, ssh, profile, twin, evidence):
     """The device's own kernel driver probes it (and, for a NIC, opens and closes it) without an
     error in the kernel log; then it is removed, so the rest of the suite starts from an unbound
     device. On a twin this is a fidelity check by code nobody here wrote."""
-    if fslmc.is_fslmc(profile):
-        pytest.skip("the MC twin models no QBMan portal or qDMA yet (issue 11, stage 2): the kernel's fsl-mc-dpio "
-                    "and fsl-dpaa2-qdma drivers cannot probe it")
     if not profile.dut_native_module:
         pytest.skip("the profile names no native driver (dut_native_module)")
+    if fslmc.is_fslmc(profile):
+        result = fslmc.native_probe(ssh, profile, twin)
+        evidence.update(result)
+        wrong = {o: d for o, d in result["drivers"].items() if o in result["expected"] and d != result["expected"][o]}
+        assert not wrong, f"objects of {profile.dut_device} not on their own drivers {result['expected']}: {wrong}"
+        assert not result["errors"], f"{profile.dut_native_module} logged errors: {result['errors']}"
+        return
     result = platform.native_probe(ssh, profile)
     evidence.update(result)
     assert result["driver"], f"{profile.dut_native_module} did not bind {profile.dut_device}: {result['errors']}"

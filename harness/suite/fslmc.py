@@ -94,6 +94,48 @@ def container_objects(ssh, container: str) -> list[str]:
     return [d for d in out if OBJECT.match(d)]
 
 
+# The kernel driver each object type binds to natively (drivers/soc/fsl/dpio/dpio-driver.c,
+# drivers/dma/fsl-dpaa2-qdma/dpaa2-qdma.c, drivers/bus/fsl-mc/fsl-mc-allocator.c)
+NATIVE_DRIVERS = {"dpio": "fsl_mc_dpio", "dpdmai": "dpaa2-qdma", "dpmcp": "fsl_mc_allocator"}
+
+
+def native_probe(ssh, t: TargetProfile, twin=None) -> dict:
+    """Load the kernel's own drivers of the container's objects (the profile's module and what it
+    depends on: fsl-dpaa2-qdma pulls in fsl-mc-dpio), and see each object bound to its driver with
+    no error in the kernel log; then unbind and remove them, so the rest of the suite starts from
+    objects no driver holds. The container must be on its native fsl_mc_dprc driver (it is at
+    boot), which scanned the objects and gave them its MSI pool. On a twin, the MC commands the
+    drivers sent are the evidence of how far they got."""
+    ensure_bus(ssh, t)
+    mark = platform.dmesg_mark(ssh)
+    first = _mc(twin).commands_total if twin is not None else 0
+    objects = container_objects(ssh, t.dut_device)
+    out, _, rc = ssh.run(f"modprobe {t.dut_native_module}")
+    if rc != 0:
+        raise InfrastructureError(f"modprobe {t.dut_native_module} failed ({out}): the kernel under test was "
+                                  f"built without it; add it to the target's kconfig fragments")
+    result: dict = {"module": t.dut_native_module, "container_driver": current_driver(ssh, t.dut_device)}
+    try:
+        result["drivers"] = {o: current_driver(ssh, o) for o in objects}
+        result["expected"] = {o: NATIVE_DRIVERS[o.split(".")[0]] for o in objects if o.split(".")[0] in NATIVE_DRIVERS}
+        result["dma_channels"] = ssh.run("ls /sys/class/dma 2>/dev/null")[0]
+    finally:
+        for o in objects:
+            if o.split(".")[0] != "dpmcp" and current_driver(ssh, o):
+                ssh.run(f"echo {o} > /sys/bus/fsl-mc/devices/{o}/driver/unbind")
+        ssh.run(f"modprobe -r {t.dut_native_module}")
+    result["unbound"] = {o: current_driver(ssh, o) for o in objects if o.split(".")[0] != "dpmcp"}
+    log = platform.dmesg_since(ssh, mark)
+    mine = [line for line in log if any(o in line for o in objects) or "qdma" in line.lower()
+            or "dpio" in line.lower() or "qbman" in line.lower()][-30:]
+    result["dmesg"] = mine
+    result["errors"] = [line for line in mine if platform.DRIVER_ERROR.search(line)]
+    if twin is not None:
+        mc = _mc(twin)
+        result["mc_commands"] = list(mc.commands)[-(mc.commands_total - first):] if mc.commands_total > first else []
+    return result
+
+
 def tenant_portal(ssh, t: TargetProfile) -> str:
     """The container's own DPMCP, through which a tenant sends its MC commands, as DPDK's fslmc bus
     does (mmapped, never shared with the kernel)."""
@@ -193,6 +235,11 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None, vi
     except BaseException:
         platform.stop_tenants(ssh, pid)
         raise
+
+
+def _mc(twin):
+    """The MC twin behind a running twin."""
+    return twin.engine.twin
 
 
 def _resets(twin) -> list[dict]:

@@ -123,7 +123,7 @@ def unbind(ssh, device: str) -> None:
 
 
 # What a driver prints when something it needs from the device is missing or wrong.
-_DRIVER_ERROR = re.compile(r"error|fail|timeout|timed out|invalid|unable|not supported|can't|cannot", re.I)
+DRIVER_ERROR = re.compile(r"error|fail|timeout|timed out|invalid|unable|not supported|can't|cannot", re.I)
 NATIVE_OPEN_S = 2.0
 
 
@@ -156,7 +156,7 @@ def driver_lines(log: list[str], device: str, module: str) -> tuple[list[str], l
     """The kernel log lines about ``device`` or from ``module`` (its last 30), and those of them
     that report an error."""
     mine = [line for line in log if device in line or module.replace("_", "-") in line][-30:]
-    return mine, [line for line in mine if _DRIVER_ERROR.search(line)]
+    return mine, [line for line in mine if DRIVER_ERROR.search(line)]
 
 
 def wait_gone(ssh, pid: int, deadline_s: float = DEATH_DEADLINE_S) -> dict | None:

@@ -32,10 +32,12 @@ Policies:
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 import attrs
 
 from harness.twins.engine import Twin
+from harness.twins.qdma import EQCR_CI, EQCR_ENTRIES, EQCR_ENTRY, Eqcr, QdmaQueue
 
 # Where things sit from the twin's base (the profile's twin_base): MC portals, then the control
 # registers, then the QBMan software portals (the DPIO's).
@@ -54,6 +56,12 @@ RESET_NON_RECURSIVE = 0x1
 # ICIDs: the tenant container's maps to ITS DeviceID 0 (fslmc_dt.py says why)
 ROOT_ICID, TENANT_ICID = 0x10, 0x20
 MC_VERSION = (10, 37, 0)          # (major, minor, revision): an LX2160A firmware with DPRC API 6.6
+# The DPIO's QBMan portal as dpio_get_attributes() reports it: QMan 4.1 (the ring-mode portal of
+# LS2088A; LX2160A's QMan 5.0 uses memory-backed mode, not modelled: README approximation 13), a
+# local channel with 8 priorities (so it receives notifications) and the QMan clock, which the
+# driver divides by (dpio-service.c: qman_256_cycles_per_ns), so never 0.
+QBMAN_VERSION, QBMAN_CLK_HZ, DPIO_PRIORITIES, DPIO_LOCAL_CHANNEL = 0x04010000, 700_000_000, 8, 1
+DPDMAI_PRIORITIES = 2              # as in NXP's LX2160A DPLs (dpdmai: priorities = <2 5>)
 
 # id (cmd_id >> 4) of each open command, by object type (drivers/bus/fsl-mc/fsl-mc-private.h)
 OPEN_IDS = {0x801: "dpni", 0x802: "dpsw", 0x803: "dpio", 0x804: "dpbp", 0x805: "dprc", 0x806: "dpdmux",
@@ -67,7 +75,8 @@ CMD_NAMES = {0x800: "close", 0x002: "enable", 0x003: "disable", 0x004: "get_attr
              0x006: "is_enabled", 0x010: "set_irq", 0x011: "get_irq", 0x012: "set_irq_enable",
              0x013: "get_irq_enable", 0x014: "set_irq_mask", 0x015: "get_irq_mask", 0x016: "get_irq_status",
              0x017: "clear_irq_status", 0x159: "get_obj_count", 0x15a: "get_obj", 0x15e: "get_obj_region",
-             0x15f: "set_obj_irq", 0x16c: "get_connection", 0x830: "get_container_id", 0x831: "get_mc_version"}
+             0x15f: "set_obj_irq", 0x16c: "get_connection", 0x830: "get_container_id", 0x831: "get_mc_version",
+             0x120: "set_stashing_destination", 0x1a0: "set_rx_queue", 0x1a1: "get_rx_queue", 0x1a2: "get_tx_queue"}
 
 
 @attrs.define
@@ -91,6 +100,7 @@ class McObject:
     icid: int = 0                  # a DPRC's isolation context (its objects' DMA and MSIs carry it)
     enabled: bool = False
     irqs: dict = attrs.field(factory=dict)     # index -> Irq
+    rx_queues: dict = attrs.field(factory=dict)   # DPDMAI: priority -> rx queue destination (set_rx_queue)
 
     @property
     def name(self) -> str:
@@ -101,14 +111,16 @@ class McObject:
         fsl_mc_obj_reset() kernel-doc): disabled, interrupts off, nothing pending."""
         self.enabled = False
         self.irqs = {i: Irq() for i in self.irqs}
+        self.rx_queues = {}
 
 
 def default_dpl(tenant_icid: int, root_icid: int) -> list[McObject]:
     """What the board's DPL makes: the root container dprc.1 with the DPMCPs the kernel's
     allocator pools, one more (dpmcp.4) that the harness binds to vfio-fsl-mc to ask the firmware
     about the tenant's objects without going through the container under test, and the child
-    container dprc.2 for the tenant; dprc.2 holds a DPMCP, a DPIO and a DPDMAI, as a DPDK qDMA
-    application's container does. Portals: 0 root, 1 dprc.2, 2.. the DPMCPs."""
+    container dprc.2 for the tenant; dprc.2 holds two DPMCPs, a DPIO and a DPDMAI, as a DPDK qDMA
+    application's container does (two portals because the kernel's own DPIO and qDMA drivers each
+    keep one while bound: native.probe). Portals: 0 root, 1 dprc.2, 2.. the DPMCPs."""
     return [
         McObject("dprc", 1, None, irq_count=1, region_count=0, portal=0, icid=root_icid),
         McObject("dpmcp", 1, 1, irq_count=1, region_count=1, portal=2),
@@ -116,26 +128,51 @@ def default_dpl(tenant_icid: int, root_icid: int) -> list[McObject]:
         McObject("dpmcp", 4, 1, irq_count=1, region_count=1, portal=5),     # the harness's own portal
         McObject("dprc", 2, 1, irq_count=1, region_count=1, portal=1, icid=tenant_icid),
         McObject("dpmcp", 3, 2, irq_count=1, region_count=1, portal=4),
+        McObject("dpmcp", 5, 2, irq_count=1, region_count=1, portal=6),
         McObject("dpio", 1, 2, irq_count=1, region_count=2),
         McObject("dpdmai", 1, 2, irq_count=1, region_count=0),
     ]
+
+
+def _split(name: str) -> tuple[str, int]:
+    type_, id_ = name.split(".")
+    return type_, int(id_)
 
 
 class FslMcTwin(Twin):
     name = "fslmc"
 
     def __init__(self, portal_base: int, ctrl_base: int, *, tenant_icid: int = TENANT_ICID, root_icid: int = ROOT_ICID,
-                 reset_honoured: bool = True, reset_closes_handles: bool = True, msi_period_s: float = 0.01):
+                 reset_honoured: bool = True, reset_closes_handles: bool = True, msi_period_s: float = 0.01,
+                 dpdmai_version: str = "2.2", dma_window: tuple[int, int] | None = None, job_period_s: float = 0.01):
         self.portal_base = portal_base
         self.objects = default_dpl(tenant_icid, root_icid)
         self.portals = sorted(o.portal for o in self.objects if o.portal is not None)
         self.windows = {"ctrl": (ctrl_base, 0x40)}
         self.windows.update({f"portal{p}": (portal_base + p * PORTAL_SIZE, PORTAL_CMD) for p in self.portals})
+        # The data path (harness/twins/qdma.py): each DPIO's enqueue ring and consumer index, each
+        # DPDMAI's request queue and engine, which DMAs only inside ``dma_window`` (phys, size).
+        self.eqcrs: dict[str, Eqcr] = {}
+        for o in self.objects:
+            if o.type == "dpio":
+                cena = portal_base + QBMAN_OFFSET + (o.id - 1) * PORTAL_SIZE
+                self.windows[f"{o.name}.eqcr"] = (cena, EQCR_ENTRIES * EQCR_ENTRY)
+                self.windows[f"{o.name}.eqcr_ci"] = (cena + QBMAN_SIZE // 2 + EQCR_CI, 4)
+                self.eqcrs[o.name] = Eqcr(f"{o.name}.eqcr", f"{o.name}.eqcr_ci")
+        self.queues = {o.name: QdmaQueue(o.name, dma_window, job_period_s)
+                       for o in self.objects if o.type == "dpdmai" and dma_window}
         self.reset_honoured, self.reset_closes_handles = reset_honoured, reset_closes_handles
+        try:
+            major, minor = (int(x) for x in str(dpdmai_version).split("."))
+        except ValueError:
+            raise ValueError(f"dpdmai_version must be MAJOR.MINOR, not {dpdmai_version!r}") from None
+        self.dpdmai_version = (major, minor)
         self.tokens: dict[int, dict[int, McObject]] = {p: {} for p in self.portals}   # portal -> token -> object
         self._next_token = 1
         self._pending: set[int] = set()
         self.resets: list[dict] = []     # every reset command, as logged (the suite's evidence)
+        self.commands: deque[str] = deque(maxlen=10_000)   # "what object vN -> status", newest last
+        self.commands_total = 0                            # ... and how many there were, ever
         # A DPDMAI that is enabled with its IRQ 0 enabled and an MSI address programmed sends an MSI
         # every msi_period_s, as if its queues were kept full of copy jobs (they are not modelled yet).
         self.msi_period_s = msi_period_s
@@ -175,6 +212,7 @@ class FslMcTwin(Twin):
 
     def tick(self, now: float) -> None:
         self._send_msis(now)
+        self._data_path(now)
         if self.engine.reg("ctrl", CTRL_GCR1) & GCR1_STOP:
             return                                                # the MC is paused: commands wait
         for portal in sorted(self._pending):
@@ -193,6 +231,33 @@ class FslMcTwin(Twin):
             body = struct.pack("<7Q", *(out + [0] * (7 - len(out)))) if status == STATUS_OK else raw[8:]
             self.engine.set_bytes(window, 8, body)
             self.engine.set_bytes(window, 0, bytes(header))
+
+    def _data_path(self, now: float) -> None:
+        """Frames enqueued through an enabled DPIO go to the DPDMAI whose request queue they name
+        (if it is enabled: else they are dropped, as QMan rejects an enqueue to a disabled
+        object's queue); every enabled DPDMAI runs its backlog."""
+        for name, ring in self.eqcrs.items():
+            dpio = self.find(*_split(name))
+            if not dpio.enabled:
+                continue
+            for fqid, fd in ring.take(self.engine):
+                target = next((o for o in self.objects if o.type == "dpdmai" and o.name in self.queues and
+                               fqid in (self.fqid(o, p, rx=False) for p in range(DPDMAI_PRIORITIES))), None)
+                if target is None or not target.enabled:
+                    self.engine.log.add("eqcr", via=name, fqid=hex(fqid), dropped="no enabled DPDMAI has this queue")
+                    continue
+                self.queues[target.name].enqueue(self.engine, fd)
+        for name, queue in self.queues.items():
+            if self.find(*_split(name)).enabled:
+                queue.run(self.engine, now)
+
+    def _reset_object(self, o: McObject) -> list[str]:
+        """An object back to its initial state; a DPDMAI's queued jobs are dropped with it (the
+        firmware's reset of a DPDMAI is assumed to empty its queues: README approximation 13)."""
+        o.reset()
+        queue = self.queues.get(o.name)
+        dropped = queue.drop_all() if queue else 0
+        return [f"{o.name}: {dropped} queued jobs dropped"] if dropped else []
 
     def _send_msis(self, now: float) -> None:
         """The MSIs of every running DPDMAI: a write of the programmed data to the programmed
@@ -218,6 +283,8 @@ class FslMcTwin(Twin):
         status, out, new_token, note = self._dispatch(portal, token, obj, cid, ver, p)
         self.engine.log.add("mc_cmd", portal=portal, cmd=what, id=hex(cid), ver=ver, token=token,
                             obj=obj.name if obj else None, status=status, **note)
+        self.commands.append(f"{what}{' ' + obj.name if obj else ''} v{ver} -> {status}")
+        self.commands_total += 1
         return status, out, new_token
 
     def _dispatch(self, portal, token, obj, cid, ver, p):
@@ -256,7 +323,53 @@ class FslMcTwin(Twin):
             return self._irq_cmd(obj, cid, p)
         if obj.type == "dprc":
             return self._dprc_cmd(obj, cid, ver, p)
+        if obj.type == "dpio":
+            return self._dpio_cmd(obj, cid, p)
+        if obj.type == "dpdmai":
+            return self._dpdmai_cmd(obj, cid, ver, p)
         return STATUS_UNSUPPORTED, [], None, {}
+
+    def _dpio_cmd(self, dpio, cid, p):
+        if cid == 0x004:           # get_attributes (struct dpio_rsp_get_attr, drivers/soc/fsl/dpio/dpio-cmd.h)
+            portal = dpio.id - 1
+            word0 = dpio.id | portal << 32 | DPIO_PRIORITIES << 48 | DPIO_LOCAL_CHANNEL << 56
+            return STATUS_OK, [word0, portal * PORTAL_SIZE, QBMAN_SIZE // 2 + portal * PORTAL_SIZE,
+                               QBMAN_VERSION, QBMAN_CLK_HZ], None, {}
+        if cid == 0x120:           # set_stashing_destination: a cache hint, nothing to model
+            return STATUS_OK, [], None, {"sdest": p[0] & 0xff}
+        return STATUS_UNSUPPORTED, [], None, {}
+
+    def _dpdmai_cmd(self, dpdmai, cid, ver, p):
+        """The DPDMAI's attributes and queues (drivers/dma/fsl-dpaa2-qdma/dpdmai.c): each priority
+        has a TX (request) and an RX (completion) frame queue; set_rx_queue says where completions
+        are notified (a DPIO) with which context. Queue commands v1 (6.1) and v2 (6.10+, with a
+        queue index in byte 7) share one layout; only queue 0 exists here."""
+        if cid == 0x004:           # get_attributes: id, priorities, queues; the object version
+            major, minor = self.dpdmai_version
+            return STATUS_OK, [dpdmai.id | DPDMAI_PRIORITIES << 32 | 1 << 40 | major << 48, minor], None, {}
+        prio = (p[0] >> 40) & 0xff
+        if cid in (0x1a0, 0x1a1, 0x1a2) and prio >= DPDMAI_PRIORITIES:
+            return STATUS_CONFIG_ERR, [], None, {"priority": prio}
+        if cid == 0x1a0:           # set_rx_queue
+            options = p[2] & 0xffffffff
+            q = dpdmai.rx_queues.setdefault(prio, {"dest_type": 0, "dest_id": 0, "dest_priority": 0, "user_ctx": 0})
+            if options & 0x2:      # DPDMAI_QUEUE_OPT_DEST
+                q.update(dest_id=p[0] & 0xffffffff, dest_priority=(p[0] >> 32) & 0xff, dest_type=(p[0] >> 48) & 0xf)
+            if options & 0x1:      # DPDMAI_QUEUE_OPT_USER_CTX
+                q["user_ctx"] = p[1]
+            return STATUS_OK, [], None, {"priority": prio, **{k: hex(v) for k, v in q.items()}}
+        if cid == 0x1a1:           # get_rx_queue
+            q = dpdmai.rx_queues.get(prio, {"dest_type": 0, "dest_id": 0, "dest_priority": 0, "user_ctx": 0})
+            word0 = q["dest_id"] | q["dest_priority"] << 32 | prio << 40 | q["dest_type"] << 48
+            return STATUS_OK, [word0, q["user_ctx"], self.fqid(dpdmai, prio, rx=True)], None, {"priority": prio}
+        if cid == 0x1a2:           # get_tx_queue
+            return STATUS_OK, [0, self.fqid(dpdmai, prio, rx=False)], None, {"priority": prio}
+        return STATUS_UNSUPPORTED, [], None, {}
+
+    @staticmethod
+    def fqid(obj: McObject, prio: int, rx: bool) -> int:
+        """The frame queue ids the firmware gave the object's queues (any unique numbers do)."""
+        return 0x100 + obj.id * 0x10 + prio * 2 + int(rx)
 
     def _irq_cmd(self, obj, cid, p):
         index = (p[0] >> 32) & 0xff            # every IRQ command has irq_index in byte 4 of word 0
@@ -334,9 +447,8 @@ class FslMcTwin(Twin):
 
     def _reset(self, portal, token, obj, ver, p):
         if obj.type != "dprc":
-            if self.reset_honoured:
-                obj.reset()
-            self._log_reset(what=f"{obj.name} reset", honoured=self.reset_honoured)
+            notes = self._reset_object(obj) if self.reset_honoured else []
+            self._log_reset(what=f"{obj.name} reset", honoured=self.reset_honoured, touched=notes)
             return STATUS_OK, [], None, {"reset": obj.name}
         child = self.find("dprc", p[0] & 0xffffffff)
         options = (p[0] >> 32) if ver >= 2 else 0
@@ -348,8 +460,7 @@ class FslMcTwin(Twin):
             targets = [o for o in self.objects if o is not child and
                        (o.container == child.id or recursive and self._descends(o, child))]
             for o in targets:
-                o.reset()
-                touched.append(o.name)
+                touched += [o.name, *self._reset_object(o)]
             if self.reset_closes_handles:
                 owned = {o.portal for o in self.objects if o.portal is not None and self._descends(o, child)}
                 for q in owned:

@@ -10,7 +10,7 @@ import pytest
 from harness.twins import fslmc
 from harness.twins.fslmc import FslMcTwin
 
-from .twin_rig import guest, virt_twin
+from .twin_rig import guest, virt_twin, wait_for
 
 pytestmark = pytest.mark.integration
 BASE = 0x50000000
@@ -159,3 +159,93 @@ def test_under_the_null_reset_the_msis_go_on(mc):
     _tenant_enables_dpdmai(mc)
     assert send(mc, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
     assert _msis_in(mc, 0.2) > 5
+
+
+# -- the data path: qDMA copy jobs enqueued through the DPIO's QBMan portal (harness/twins/qdma.py)
+WINDOW = (BASE + 0x400000, 0x100000)
+CENA = BASE + fslmc.QBMAN_OFFSET                       # dpio.1: QBMan portal 0
+EQCR_CI = CENA + fslmc.QBMAN_SIZE // 2 + 0x840
+
+
+@pytest.fixture
+def dma(request):
+    policy = getattr(request, "param", {})
+    twin = FslMcTwin(BASE, BASE + fslmc.CTRL_OFFSET, dma_window=WINDOW, job_period_s=0.005, **policy)
+    with virt_twin(twin, gic=False) as (engine, _):
+        yield engine
+
+
+def _fd(fl_addr: int) -> bytes:
+    return struct.pack("<QIHHIIQ", fl_addr, 1024, 0, 1 << 12, 0, 0, 0)      # format 1: a frame list
+
+
+def _job(mc, n: int, pi: int, fqid: int, src: int, dst: int, size: int = 256) -> None:
+    """Job n as a tenant writes it: the frame list in the window, then the EQCR entry at pi
+    (bytes 1..63 first, the verb with the lap's valid bit last)."""
+    fl = WINDOW[0] + 0x80000 + n * 128
+    entries = struct.pack("<QIHHIIQ", fl + 96, 32, 0, 0, 0, 0, 0) + struct.pack("<QIHHIIQ", src, size, 0, 0, 0, 0, 0) \
+        + struct.pack("<QIHHIIQ", dst, size, 0, 1 << 15, 0, 0, 0)
+    slot, vb = pi % 8, 0 if pi & 8 else 0x80
+    body = bytes(8) + struct.pack("<I", fqid) + bytes(20) + _fd(fl)
+    guest(mc, lambda q: (q.write(fl, entries), q.write(CENA + slot * 64 + 1, body[1:]),
+                         q.write(CENA + slot * 64, bytes([0x01 | vb]))))
+
+
+def _arm_qdma(mc) -> tuple[int, int]:
+    """The tenant's MC side: DPIO and DPDMAI enabled through its DPMCP; returns (dpdmai token, TX FQID)."""
+    dpio = open_obj(mc, TENANT_DPMCP, "dpio", 1)
+    assert send(mc, TENANT_DPMCP, 0x002, token=dpio)[0] == 0
+    token = _tenant_enables_dpdmai(mc)
+    status, _, p = send(mc, TENANT_DPMCP, 0x1a2, ver=2, token=token, params=[0])
+    assert status == 0
+    return token, p[1] & 0xffffffff
+
+
+def test_copy_jobs_enqueued_through_the_dpio_run_in_order_and_the_ring_advances(dma):
+    _, fqid = _arm_qdma(dma)
+    src, dst = WINDOW[0] + 0x90000, WINDOW[0]
+    guest(dma, lambda q: q.write(src, bytes(range(256))))
+    for n in range(10):                     # more than the ring holds: wraps, and the valid bit flips
+        wait_for(dma, lambda q, n=n: (n - q.readl(EQCR_CI)) % 16 < 8)
+        _job(dma, n, n % 16, fqid, src, dst + n * 256)
+    wait_for(dma, lambda q: q.read(dst + 9 * 256, 256) == bytes(range(256)))
+    assert guest(dma, lambda q: q.readl(EQCR_CI)) == 10
+    assert dma.twin.queues["dpdmai.1"].done == 10
+
+
+def test_a_container_reset_drops_the_backlog_and_the_null_reset_does_not(dma):
+    _, fqid = _arm_qdma(dma)
+    dma.twin.queues["dpdmai.1"].job_period_s = 0.05
+    src, dst = WINDOW[0] + 0x90000, WINDOW[0]
+    for n in range(6):
+        _job(dma, n, n, fqid, src, dst + n * 256)
+    wait_for(dma, lambda q: q.readl(EQCR_CI) == 6)
+    child = open_obj(dma, CHILD, "dprc", 2)
+    assert send(dma, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    assert not dma.twin.queues["dpdmai.1"].frames
+    assert any("queued jobs dropped" in t for r in dma.twin.resets for t in r["touched"]), dma.twin.resets
+    start = time.monotonic()
+    time.sleep(0.2)
+    assert dma.dma_reads_between(start, time.monotonic()) == 0
+
+
+@pytest.mark.parametrize("dma", [{"reset_honoured": False}], indirect=True)
+def test_under_the_null_reset_queued_jobs_keep_copying(dma):
+    _, fqid = _arm_qdma(dma)
+    dma.twin.queues["dpdmai.1"].job_period_s = 0.05
+    for n in range(6):
+        _job(dma, n, n, fqid, WINDOW[0] + 0x90000, WINDOW[0] + n * 256)
+    wait_for(dma, lambda q: q.readl(EQCR_CI) == 6)
+    child = open_obj(dma, CHILD, "dprc", 2)
+    assert send(dma, CHILD, 0x005, ver=2, token=child, params=[2 | 1 << 32])[0] == 0
+    start = time.monotonic()
+    time.sleep(0.2)
+    assert dma.dma_reads_between(start, time.monotonic()) >= 2
+
+
+def test_a_job_outside_the_dma_window_is_never_run(dma):
+    _, fqid = _arm_qdma(dma)
+    _job(dma, 0, 0, fqid, WINDOW[0] + 0x90000, WINDOW[0] - 0x1000)
+    wait_for(dma, lambda q: q.readl(EQCR_CI) == 1)
+    time.sleep(0.05)
+    assert dma.twin.queues["dpdmai.1"].done == 0

@@ -27,15 +27,17 @@ def test_vfio_fsl_mc_reset_against_the_mc_twin(suite_runs):
     assert {f"teardown.{x}.reset_command" for x in VARIANTS} <= set(v)
     # The one fail is a finding: a tenant's handle on the container's portal blocks vfio-fsl-mc's
     # object reset there (EBUSY: one open per object per portal); the container reset then resets it.
-    assert {k for k, x in v.items() if x != "pass"} == STAGE2 | NO_TX | {"native.probe",
-                                                                       "teardown.container_portal.object_reset"}, v
+    assert {k for k, x in v.items() if x != "pass"} == STAGE2 | NO_TX | {"teardown.container_portal.object_reset"}, v
+    native = tests["native.probe"]["evidence"]
+    assert native["drivers"]["dpio.1"] == "fsl_mc_dpio" and native["drivers"]["dpdmai.1"] == "dpaa2-qdma", native
+    assert native["dma_channels"] and "set_rx_queue dpdmai.1 v0 -> 0" in native["mc_commands"], native
     cp = tests["teardown.container_portal.object_reset"]
     assert cp["verdict"] == "fail" and "reset device has failed (-16)" in cp["reason"], cp
     assert cp["evidence"]["reset_state"]["left_set"] == []
     assert all(tests[k]["reason"] == fslmc.NO_DMA_YET for k in STAGE2)
     assert all(tests[k]["reason"] == fslmc_profile().dut_no_tx for k in NO_TX)
-    assert tests["bind.vfio"]["evidence"]["objects"] == {"dpmcp.3": "vfio-fsl-mc", "dpio.1": "vfio-fsl-mc",
-                                                         "dpdmai.1": "vfio-fsl-mc"}
+    assert tests["bind.vfio"]["evidence"]["objects"] == {"dpmcp.3": "vfio-fsl-mc", "dpmcp.5": "vfio-fsl-mc",
+                                                         "dpio.1": "vfio-fsl-mc", "dpdmai.1": "vfio-fsl-mc"}
     for x in VARIANTS:
         rs = tests[f"teardown.{x}.reset_state"]["evidence"]["reset_state"]
         assert rs["tenant_set"] == ["enabled", "irq_enabled"] and rs["left_set"] == [], rs
