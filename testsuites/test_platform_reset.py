@@ -98,10 +98,10 @@ def _teardown(runs, key, ssh, profile, variant, twin, evidence, capture=None):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_teardown_dma_bleed(dut_bound, ssh, profile, twin, teardown_runs, traffic, variant, evidence):
     """No canary byte in the DMA window changes between the death and the next open."""
-    if fslmc.is_fslmc(profile):
-        pytest.skip(fslmc.NO_DMA_YET)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(ev)
+    if fslmc.is_fslmc(profile):
+        fslmc.check_dma_wiring(ev)
     assert not platform.dma_bled(ev), f"{ev['gap_check']['changed']} canary bytes written after the tenant died"
     assert not ev["gap_dma_reads"], (f"the device made {ev['gap_dma_reads']} DMA reads (descriptor fetches) of "
                                      f"memory that was no longer its owner's, seen by the twin")
@@ -173,7 +173,7 @@ def test_teardown_tx_leak(dut_bound, ssh, profile, twin, teardown_runs, traffic,
     that keeps reading memory (the window, now the next user's, holds the canary) and sends it
     out is a leak. The frames are captured where the device's backend delivers them."""
     if fslmc.is_fslmc(profile):
-        pytest.skip(profile.dut_no_tx or fslmc.NO_DMA_YET)
+        pytest.skip(profile.dut_no_tx or fslmc.NO_DMA)
     ev = _teardown(teardown_runs, ("real", variant), ssh, profile, variant, twin, evidence, traffic)
     evidence.update(variant=variant, gap_tx=ev["gap_tx"])
     if profile.dut_no_tx:
@@ -402,6 +402,11 @@ def test_control_null_reset(null_reset_loaded, ssh, profile, twin, teardown_runs
         assert ev["gap_msis"], "no MSI in the gap although the firmware ignored the reset: irq_bleed could not see one"
         nt = ev["next_tenant"]
         assert nt["irqs"], f"no MSI reached the next tenant although the firmware ignored the reset ({nt})"
+        if "gap_check" in ev:       # the tenant ran copy jobs: dma_bleed rests on this control too
+            fslmc.check_dma_wiring(ev)
+            assert platform.dma_bled(ev) and ev["gap_dma_reads"] != 0, \
+                (f"no DMA in the gap although the firmware ignored the reset ({ev['gap_check']['changed']} canary "
+                 f"bytes, {ev['gap_dma_reads']} DMA reads): dma_bleed could not see one")
         return
     evidence.update(ev, bleed=platform.bleed_profile(ev["timeline"]))
     platform.check_irq_wiring(profile, ev)

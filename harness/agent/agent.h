@@ -151,6 +151,7 @@ int agent_session_irq_register(struct agent_session *s);
 int agent_session_irq_register_again(struct agent_session *s);
 int agent_session_irq_unmask(struct agent_session *s);
 int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64_t size);
+int agent_parse_window(const char *text, uint64_t *phys, uint64_t *size);   /* "PHYS:SIZE" */
 int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size);
 volatile uint32_t *agent_regs(struct agent_vfio_device *dev);
 
@@ -181,6 +182,18 @@ int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);
 int agent_cmd_reset_check(int argc, char **argv);
 int agent_cmd_clock(int argc, char **argv);
+/* qDMA copy jobs through a DPIO's QBMan portal (agent_qdma.c) */
+struct agent_qdma {
+	struct agent_vfio_device dpio;
+	volatile uint8_t *cena, *cinh;   /* the DPIO's regions 0 and 1, mmapped */
+	struct agent_dma_window win;
+	uint32_t fqid;                   /* the DPDMAI's request (TX) queue */
+	unsigned int pi;                 /* producer index, mod 16 (the ring's 8 entries and the lap bit) */
+	uint64_t enqueued;
+};
+int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint64_t phys, uint64_t size);
+int agent_qdma_enqueue(struct agent_qdma *q);
+
 int agent_cmd_fslmc_tenant(int argc, char **argv);
 int agent_cmd_fslmc_query(int argc, char **argv);
 int agent_cmd_fslmc_reset(int argc, char **argv);

@@ -98,7 +98,7 @@ static int of_reg_bases(const char *name, uint64_t *bases, int max)
 }
 
 /* "PHYS:SIZE", e.g. 0x38000000:0x100000 */
-static int parse_window(const char *text, uint64_t *phys, uint64_t *size)
+int agent_parse_window(const char *text, uint64_t *phys, uint64_t *size)
 {
 	char *end;
 
@@ -124,7 +124,7 @@ int agent_session_open(struct agent_session *s, const char *name, const char *co
 	memset(s, 0, sizeof(*s));
 	s->irq_fd = -1;
 	s->ops = agent_ops_find(compatible);
-	if (!s->ops) {
+	if (!s->ops || !s->ops->probe) {     /* no ops, or canary-only ops (qDMA: fslmc-tenant drives it) */
 		agent_json_errno("ops", compatible, ENOENT);
 		return -1;
 	}
@@ -344,7 +344,7 @@ int agent_cmd_tenant(int argc, char **argv)
 	struct agent_session s;
 	struct agent_json j;
 
-	if (!name || !compat || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
+	if (!name || !compat || agent_parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
 		fprintf(stderr, "tenant: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}
@@ -533,7 +533,7 @@ int agent_cmd_canary(int argc, char **argv)
 	struct agent_json j;
 	uint64_t phys, size, changed, first = UINT64_MAX, t0;
 
-	if (!ops || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
+	if (!ops || agent_parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
 	    (strcmp(mode, "fill") && strcmp(mode, "check") && strcmp(mode, "watch"))) {
 		fprintf(stderr, "canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5] "
 			"[--ms 1000 --every 100] [--regs-of DEVICE]\n");
@@ -614,7 +614,7 @@ int agent_cmd_reset_check(int argc, char **argv)
 	long long irqs = 0;
 	int rc;
 
-	if (!name || !compat || parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
+	if (!name || !compat || agent_parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size)) {
 		fprintf(stderr, "reset-check: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}

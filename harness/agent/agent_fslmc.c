@@ -33,6 +33,9 @@
 #define MC_SET_IRQ_ENABLE 0x012
 #define MC_GET_IRQ_ENABLE 0x013
 #define MC_GET_CONTAINER_ID 0x830
+#define MC_DPDMAI_GET_TX_QUEUE 0x1a2
+#define QDMA_JOBS_PER_TICK 1     /* one job per 10 ms tick: the pace the engine runs them (harness/twins/qdma.py) */
+#define QDMA_BACKLOG 300         /* jobs queued before the tenant reports itself armed: 3 s of work */
 
 struct mc_portal {
 	int fd;                  /* the VFIO device fd */
@@ -291,11 +294,59 @@ static uint64_t take_irqs(int efd, int timeout_ms)
 }
 
 /*
+ * Copy jobs on the DPDMAI (already enabled through `pt`, `token`) through `dpio`'s QBMan portal
+ * into `window` (PHYS:SIZE): the DPIO opened and enabled through the same portal, the DPDMAI's
+ * request queue asked of the firmware, QDMA_BACKLOG jobs queued before anything is reported
+ * (an engine with a backlog when its owner dies, as a busy DPDK application leaves it).
+ */
+static int arm_qdma(struct mc_portal *pt, uint16_t dpdmai, const char *dpio, const char *window, struct agent_qdma *q)
+{
+	uint64_t prio0 = 0, phys, size;
+	uint16_t token;
+	struct mc_answer a;
+	struct agent_json j;
+	uint64_t deadline;
+
+	if (!window || agent_parse_window(window, &phys, &size)) {
+		fprintf(stderr, "fslmc-tenant: --qdma-dpio needs --window PHYS:SIZE\n");
+		return -1;
+	}
+	token = mc_open(pt, dpio);
+	if (!token)
+		return -1;
+	a = mc_send(pt, MC_ENABLE, token, NULL, 0);
+	if (!a.status)
+		a = mc_send(pt, MC_DPDMAI_GET_TX_QUEUE, dpdmai, &prio0, 1);
+	if (a.status) {
+		print_answer("mc_refused", "dpio enable, dpdmai get_tx_queue", a);
+		return -1;
+	}
+	if (agent_qdma_open(q, dpio, (uint32_t)a.p[1], phys, size))
+		return -1;
+	deadline = agent_now_ms() + MC_DEADLINE_MS;
+	while (q->enqueued < QDMA_BACKLOG && agent_now_ms() < deadline)
+		if (!agent_qdma_enqueue(q))
+			usleep(200);
+	agent_json_begin(&j, "qdma");
+	agent_json_str(&j, "dpio", dpio);
+	agent_json_hex(&j, "fqid", a.p[1] & 0xffffffff);
+	agent_json_int(&j, "backlog", (long long)q->enqueued);
+	agent_json_end(&j);
+	if (q->enqueued < QDMA_BACKLOG) {
+		agent_json_errno("qdma backlog: the portal consumed no entries", dpio, ETIMEDOUT);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * fslmc-tenant --container dprc.N --object TYPE.ID [--report-ms 100] [--die-after-ms N
  * --die-how segv|exit|kill] [--fork-holder] [--ioctl-loop] [--info-only] [--portal dpmcp.N]: open the
  * container through VFIO (--info-only: print its VFIO_DEVICE_GET_INFO and leave), open
  * the object through the container's own portal (or, with --portal, through that DPMCP of the
- * container, mmapped, as DPDK does) and enable it and its IRQ, then hold until killed. --ioctl-loop keeps MC commands going through the container's region, so that a kill
+ * container, mmapped, as DPDK does) and enable it and its IRQ, then hold until killed. With
+ * --qdma-dpio dpio.N --window PHYS:SIZE (the object being a DPDMAI) it keeps copy jobs flowing
+ * through that DPIO's portal into the window (agent_qdma.c), a backlog queued before "armed". --ioctl-loop keeps MC commands going through the container's region, so that a kill
  * lands inside vfio_fsl_mc_write() while the kernel polls the portal.
  */
 int agent_cmd_fslmc_tenant(int argc, char **argv)
@@ -307,6 +358,8 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	const char *die_how = agent_arg(argc, argv, "--die-how", "kill");
 	bool ioctl_loop = agent_has_flag(argc, argv, "--ioctl-loop");
 	const char *via = agent_arg(argc, argv, "--portal", NULL);
+	const char *dpio = agent_arg(argc, argv, "--qdma-dpio", NULL), *window = agent_arg(argc, argv, "--window", NULL);
+	struct agent_qdma qdma;
 	struct agent_vfio_device dev, obj, mcp;
 	struct mc_portal cpt, pt;        /* the container's region; the portal the tenant works through */
 	struct agent_json j;
@@ -333,6 +386,8 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	token = arm_object(&pt, object);
 	if (!token)
 		return 1;
+	if (dpio && arm_qdma(&pt, token, dpio, window, &qdma))
+		return 1;
 	t0 = agent_now_ms();
 	agent_json_begin(&j, "armed");
 	agent_json_int(&j, "pid", getpid());
@@ -357,6 +412,8 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 		} else {
 			irqs += take_irqs(efd, 10);
 		}
+		for (int i = 0; dpio && i < QDMA_JOBS_PER_TICK; i++)
+			agent_qdma_enqueue(&qdma);
 		if (agent_now_ms() - last >= (uint64_t)report_ms) {
 			last = agent_now_ms();
 			agent_json_begin(&j, "progress");
@@ -364,6 +421,7 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 			agent_json_int(&j, "mono_ms", (long long)last);
 			agent_json_int(&j, "mc_commands", (long long)commands);
 			agent_json_int(&j, "irqs", (long long)irqs);
+			agent_json_int(&j, "jobs", (long long)(dpio ? qdma.enqueued : 0));
 			agent_json_end(&j);
 		}
 		if (die_after >= 0 && agent_now_ms() - t0 >= (uint64_t)die_after)

@@ -8,11 +8,13 @@
 extern const struct agent_device_ops agent_xgmac_ops;
 extern const struct agent_device_ops agent_xgbe_ops;
 extern const struct agent_device_ops agent_flexrm_ops;
+extern const struct agent_device_ops agent_qdma_ops;      /* canary only: its tenant is fslmc-tenant */
 
 static const struct agent_device_ops *agent_ops_table[] = {
 	&agent_xgmac_ops,
 	&agent_xgbe_ops,
 	&agent_flexrm_ops,
+	&agent_qdma_ops,
 	NULL,
 };
 

@@ -34,7 +34,7 @@ import attrs
 from harness.report.html import css, template_env
 from harness.report.runs import Run
 from harness.results import Verdict, unfinished
-from harness.suite.fslmc import NO_DMA_YET, OBJECT as _FSLMC_DEVICE
+from harness.suite.fslmc import NO_DMA, NO_DMA_YET, OBJECT as _FSLMC_DEVICE
 
 QUESTIONS = [("built", "handler built?"), ("maintained", "maintained? (the tree's MAINTAINERS)"),
              ("autoloaded", "autoloaded on bind?"),
@@ -89,9 +89,10 @@ def _fslmc(run: Run) -> bool:
 
 
 def _unmeasured(run: Run) -> list:
-    """Checks skipped because the harness cannot measure them on this target yet (fsl-mc's DMA
-    and MSIs before the twin runs qDMA): not "not applicable", and named in every cell they touch."""
-    return [t for t in run.tests if t.verdict is Verdict.SKIP and t.reason == NO_DMA_YET]
+    """Checks skipped because the harness cannot measure them on this target (fsl-mc's DMA with no
+    copy jobs, and in runs recorded before the tenant ran qDMA): not "not applicable", and named
+    in every cell they touch."""
+    return [t for t in run.tests if t.verdict is Verdict.SKIP and t.reason in (NO_DMA, NO_DMA_YET)]
 
 
 def autoloaded(run: Run) -> Cell:

@@ -13,9 +13,11 @@ vfio-platform (harness/suite/platform.py), which keeps everything the two share.
 - On a twin, the MC's command log says which reset the kernel issued, when and with which
   options (the twin's ``resets``).
 
-Stage 1 of issue 11: the MC and the object's MSIs. The tenant enables one object (the profile's
-dut_object) and its interrupt through the container's DPMCP, with an eventfd on the object's
-VFIO device; DMA through qDMA is not modelled yet, so dma_bleed is skipped with that reason.
+The tenant enables one object (the profile's dut_object) and its interrupt through the
+container's DPMCP, with an eventfd on the object's VFIO device; when that object is a DPDMAI it
+also keeps qDMA copy jobs flowing through the container's DPIO into the DMA window, with a
+backlog queued, as a busy DPDK application does. The gap is watched by the canary over the
+jobs' destinations and, on the twin, by its counts of DMA reads and MSIs.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ DRIVER = "vfio-fsl-mc"
 OBJECT = re.compile(r"^dp[a-z]+\.[0-9]+$")
 PROBE_DEADLINE_S = 20.0
 STATE_KEYS = ("enabled", "irq_enabled")
+NO_DMA = ("the tenant ran no copy jobs: the object under test is no DPDMAI, or its container holds no DPIO "
+          "or the profile no dma_window (see qdma_args)")
+# The reason runs recorded before the tenant ran qDMA jobs carry on their DMA checks (the matrix
+# still reads such runs).
 NO_DMA_YET = ("the MC twin runs no qDMA jobs yet (issue 11, stage 2): the tenant enables its object and its "
               "interrupt through its container's DPMCP, and no DMA is measured on fsl-mc")
+# The agent ops that say which part of the DMA window the qDMA jobs' destinations take (the canary)
+QDMA_LAYOUT = "fsl-mc,dpdmai"
 # The tenant's refusals that are the MC's or the kernel's answer to what it asked (an open the
 # firmware refused, e.g. a handle the reset should have closed), not the lab's.
 MC_REFUSALS = {"mc_refused"}
@@ -229,12 +237,22 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None, vi
     reset_container(ssh, t)
     via = "" if via_container else f"--portal {tenant_portal(ssh, t)}"
     pid = platform.start_tenant(ssh, f"vfio-hil-agent fslmc-tenant --container {t.dut_device} "
-                                     f"--object {t.dut_object} {via} --report-ms {platform.TENANT_REPORT_MS}", variant)
+                                     f"--object {t.dut_object} {via} {qdma_args(ssh, t)} "
+                                     f"--report-ms {platform.TENANT_REPORT_MS}", variant)
     try:
         return _experiment(ssh, t, variant, twin, pid)
     except BaseException:
         platform.stop_tenants(ssh, pid)
         raise
+
+
+def qdma_args(ssh, t: TargetProfile) -> str:
+    """The tenant's copy jobs: through the container's DPIO into the DMA window, when the object
+    under test is a DPDMAI (its engine) and the container holds a DPIO (its portal)."""
+    dpios = sorted(d for d in container_objects(ssh, t.dut_device) if d.startswith("dpio."))
+    if not (t.dut_object.startswith("dpdmai.") and dpios and t.dma_window):
+        return ""
+    return f"--qdma-dpio {dpios[0]} --window {t.dma_window}"
 
 
 def _mc(twin):
@@ -254,6 +272,7 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
             raise KernelRefused(f"the tenant could not open and arm {t.dut_device}: {explain(refused)}")
         raise InfrastructureError(f"the tenant exited without arming {t.dut_device}: {tenant}")
     mark = len(_resets(twin))      # before the death, which segv and exit bring about on their own
+    armed_at = time.monotonic()
     time.sleep(platform.HOLD_S)
     evidence: dict = {"variant": variant, "stuck": None}
     death_ms = None
@@ -266,6 +285,7 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
     progress = [e for e in tenant if e.get("event") == "progress"]
     # MSIs that reached the tenant's eventfd while it lived: the wiring the IRQ checks rest on.
     evidence["tenant_irqs"] = progress[-1]["irqs"] if progress else 0
+    evidence["tenant_jobs"] = progress[-1].get("jobs", 0) if progress else 0
     refused = [e for e in tenant if e.get("event") == "irq_refused"]
     evidence["irq_refused"] = refused[0] if refused else None
     if not evidence["live"]["enabled"]:
@@ -284,8 +304,15 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
         evidence["stuck"] = wait = platform.wait_gone(ssh, holder)
         if wait:
             return evidence
+    if twin is not None:    # the engine ran the tenant's jobs while it lived: else a quiet gap proves nothing
+        evidence["tenant_dma_writes"] = twin.dma_writes_between(armed_at, time.monotonic())
     gap_from = time.monotonic()
-    time.sleep(platform.GAP_S)
+    if progress and "jobs" in progress[-1] and progress[-1]["jobs"]:
+        evidence["gap_fill"], evidence["gap_check"], samples, _ = platform.canary_watch(ssh, t, QDMA_LAYOUT)
+        evidence["canary_samples"] = [[ms - death_ms, n] for ms, n in samples]
+    else:
+        time.sleep(platform.GAP_S)
+    evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, time.monotonic()) if twin is not None else None
     gap = query(ssh, t, "gap_end")
     # The MSIs the device sent while nobody had it open: only the twin sees them (the ITS drops an
     # MSI nobody maps; a board shows nothing).
@@ -320,6 +347,19 @@ def next_tenant(ssh, t: TargetProfile) -> dict:
     if not refused:
         raise InfrastructureError(f"`{cmd}` exited {rc}: {(out + err)[-12:]}")
     return {"opened": False, "refused": explain(refused), **result}
+
+
+def check_dma_wiring(ev: dict) -> None:
+    """The DMA checks prove something only if the tenant's copy jobs ran while it lived (and the
+    gap was watched): else skip (no jobs possible) or Inconclusive (jobs that never ran)."""
+    from harness.suite.plugin import Inconclusive
+    import pytest
+
+    if "gap_check" not in ev:
+        pytest.skip(NO_DMA)
+    if ev.get("tenant_dma_writes") == 0:
+        raise Inconclusive(f"the engine ran none of the tenant's {ev['tenant_jobs']} jobs while it lived: "
+                           f"a job after its death could not have been seen either")
 
 
 def check_msi_wiring(ev: dict, need_twin: bool = True) -> None:

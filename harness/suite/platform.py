@@ -213,19 +213,21 @@ def canary(ssh, t: TargetProfile, mode: str) -> dict:
                "canary")
 
 
-def canary_watch(ssh, t: TargetProfile) -> tuple[dict, dict, list[list[int]], list[dict]]:
+def canary_watch(ssh, t: TargetProfile, layout: str | None = None) -> tuple[dict, dict, list[list[int]], list[dict]]:
     """Lay the canary, then every CANARY_EVERY_MS for GAP_S sample how many of its bytes changed
     and read the device's interrupt and DMA registers, all through /dev/mem (nobody opens the
     device). Returns the fill line, the final check line, [[mono_ms, changed], ...] and the
-    register samples."""
-    evs = agent(ssh, f"vfio-hil-agent canary watch --compat {t.dut_compatible} --window {t.dma_window} "
-                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} --regs-of {t.dut_device}", timeout=30)
+    register samples. ``layout``: the agent ops that say which part of the window is the canary,
+    for a device with no registers to read (fsl-mc objects: the firmware holds their state)."""
+    regs_of = "" if layout else f"--regs-of {t.dut_device}"
+    evs = agent(ssh, f"vfio-hil-agent canary watch --compat {layout or t.dut_compatible} --window {t.dma_window} "
+                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} {regs_of}", timeout=30)
     lines = [e for e in evs if e.get("event") == "canary"]
     if [e["mode"] for e in lines] != ["fill", "check"]:
         raise InfrastructureError(f"canary watch printed {lines}, expected a fill then a check line")
     samples = [[e["mono_ms"], e["changed"]] for e in evs if e.get("event") == "canary_sample"]
     regs = [e for e in evs if e.get("event") == "gap_regs"]
-    if not regs:
+    if not regs and not layout:
         raise InfrastructureError(f"canary watch read no registers in the gap: {evs[-5:]}")
     return lines[0], lines[1], samples, regs
 

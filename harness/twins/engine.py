@@ -84,6 +84,7 @@ class TwinEngine:
         self.irq_edges: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
         self.dma_reads: deque[float] = deque(maxlen=HISTORY)   # host monotonic s of every logged DMA read
         self.msis: deque[float] = deque(maxlen=HISTORY)        # ... and of every MSI written by msi_write
+        self.dma_writes: deque[float] = deque(maxlen=HISTORY)  # ... and of every dma_write
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
@@ -140,6 +141,7 @@ class TwinEngine:
 
     def dma_write(self, addr: int, data: bytes, what: str) -> None:
         self.q.write(addr, data)
+        self.dma_writes.append(time.monotonic())
         self.log.add("dma", addr=hex(addr), bytes=len(data), what=what)
 
     def dma_read(self, addr: int, size: int) -> bytes:
@@ -162,6 +164,10 @@ class TwinEngine:
     def dma_reads_between(self, start: float, end: float) -> int:
         """How many logged DMA reads the device made between host monotonic ``start`` and ``end``."""
         return self._count_between(self.dma_reads, start, end)
+
+    def dma_writes_between(self, start: float, end: float) -> int:
+        """How many DMA writes the device made between host monotonic ``start`` and ``end``."""
+        return self._count_between(self.dma_writes, start, end)
 
     def msis_between(self, start: float, end: float) -> int:
         """How many MSIs (msi_write) the device sent between host monotonic ``start`` and ``end``."""

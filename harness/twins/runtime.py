@@ -229,6 +229,11 @@ class RunningTwin:
         self.check_alive()
         return self.engine.dma_reads_between(start, end)
 
+    def dma_writes_between(self, start: float, end: float) -> int:
+        """How many DMA writes the twin made between host monotonic times."""
+        self.check_alive()
+        return self.engine.dma_writes_between(start, end)
+
     def msis_between(self, start: float, end: float) -> int:
         """How many MSIs the twin's device sent (engine.msi_write) between host monotonic times."""
         self.check_alive()
