@@ -52,6 +52,13 @@ def _symbols(inst, attribute, value):
         raise ValueError(f"{attribute.name}: {bad} are not Kconfig symbols (write them without CONFIG_)")
 
 
+def _objects(attribute, value):
+    _str_list(None, attribute, value)
+    bad = [v for v in value if not re.match(r"^dp[a-z]+\.[0-9]+$", v) or v.startswith("dprc.")]
+    if bad:
+        raise ValueError(f"{attribute.name}: {bad} are not fsl-mc objects like dpio.1 (a container cannot be assigned)")
+
+
 def _compatibles(inst, attribute, value):
     _str_list(inst, attribute, value)
     bad = [v for v in value if not _COMPATIBLE.match(v)]
@@ -150,6 +157,10 @@ class TargetProfile:
         attrs.validators.matches_re(r"^dp[a-z]+\.[0-9]+$")))
     probe_portal: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^dpmcp\.[0-9]+$")))
+    # fsl-mc only: when the board's DPL leaves these objects in the root container, the harness
+    # makes the container under test itself, the way restool does (/dev/dprc.1: create the
+    # container, assign them), and destroys it when the suite ends; empty: the DPL made it.
+    dut_create: list = attrs.field(factory=list, validator=lambda i, a, v: _objects(a, v))
     # Where a twin's register windows start when the device's sysfs name carries no address
     # (an fsl-mc object: the MC's portals, then its control registers).
     twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(

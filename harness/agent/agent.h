@@ -195,6 +195,7 @@ int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint6
 int agent_qdma_enqueue(struct agent_qdma *q);
 
 int agent_cmd_fslmc_tenant(int argc, char **argv);
+int agent_cmd_fslmc_restool(int argc, char **argv);
 int agent_cmd_fslmc_query(int argc, char **argv);
 int agent_cmd_fslmc_reset(int argc, char **argv);
 int agent_cmd_fslmc_next_tenant(int argc, char **argv);

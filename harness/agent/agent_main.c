@@ -21,6 +21,7 @@ static const struct agent_cmd cmds[] = {
 	{ "fslmc-tenant", agent_cmd_fslmc_tenant, "fsl-mc: open a container, enable an object through its portal, hold" },
 	{ "fslmc-query", agent_cmd_fslmc_query, "fsl-mc: an object's enable/IRQ state from the harness's DPMCP" },
 	{ "fslmc-next-tenant", agent_cmd_fslmc_next_tenant, "fsl-mc: open, count MSIs before enabling anything, then enable" },
+	{ "fslmc-restool", agent_cmd_fslmc_restool, "fsl-mc: create|destroy a child container through /dev/dprc.N, as restool" },
 	{ "fslmc-reset", agent_cmd_fslmc_reset, "fsl-mc: arm, VFIO_DEVICE_RESET on the container, state after" },
 };
 

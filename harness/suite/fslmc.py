@@ -80,20 +80,67 @@ def current_driver(ssh, device: str) -> str | None:
 def ensure_bus(ssh, t: TargetProfile) -> None:
     """The fsl-mc bus has probed and shows the container under test. A bus that deferred its
     probe at boot (the MC's BOOT_DONE not yet set: a twin starts after QEMU) is asked to probe
-    again; the kernel's own probe runs, nothing is faked."""
+    again; the kernel's own probe runs, nothing is faked. A container the DPL did not make (the
+    profile's dut_create) is made as restool makes it (make_container)."""
     if t.dut_device in devices(ssh):
         return
     mcs = ssh.run_check("ls /sys/bus/platform/devices | grep -E 'fsl-mc|mc@' || true")
     for mc in mcs:
         ssh.run(f"echo {mc} > /sys/bus/platform/drivers_probe")
+    want = [*t.dut_create, ROOT] if t.dut_create else [t.dut_device]
     end = time.monotonic() + PROBE_DEADLINE_S
     while time.monotonic() < end:
-        if t.dut_device in devices(ssh):
-            return
+        if set(want) <= set(devices(ssh)):
+            break
         time.sleep(0.2)
-    raise InfrastructureError(f"the fsl-mc bus shows no {t.dut_device} {PROBE_DEADLINE_S} s after probing "
-                              f"{mcs or 'no fsl-mc platform device'}: {devices(ssh)}; kernel log: "
-                              f"{[m for m in ssh.run_check('dmesg') if 'fsl' in m.lower()][-5:]}")
+    else:
+        raise InfrastructureError(f"the fsl-mc bus shows no {want} {PROBE_DEADLINE_S} s after probing "
+                                  f"{mcs or 'no fsl-mc platform device'}: {devices(ssh)}; kernel log: "
+                                  f"{[m for m in ssh.run_check('dmesg') if 'fsl' in m.lower()][-5:]}")
+    if t.dut_create:
+        make_container(ssh, t)
+
+
+# The root container: the one with the uapi device restool talks to (/dev/dprc.1)
+ROOT = "dprc.1"
+# On the target: the containers this suite made (one name per line), which restore_session destroys
+MADE = "/run/vfio-hil-made-containers"
+
+
+def make_container(ssh, t: TargetProfile) -> None:
+    """The container under test, made as restool makes it: through the root's /dev/dprc.1
+    (DPRC_CREATE_CONT, then DPRC_ASSIGN of each of the profile's dut_create objects), then a
+    rescan of the root so that the kernel's DPRC driver finds it and probes it."""
+    evs = agent(ssh, f"vfio-hil-agent fslmc-restool create --parent {ROOT} --assign {','.join(t.dut_create)}",
+                timeout=30)
+    made = f"dprc.{one(evs, 'created')['container_id']}"
+    ssh.run_check(f"echo {made} >> {MADE}")
+    if made != t.dut_device:
+        raise InfrastructureError(f"the MC made {made}, the profile's dut_device is {t.dut_device}: give the "
+                                  f"profile the name the firmware hands out (or destroy the container in the way)")
+    rescan(ssh, lambda: set(t.dut_create) <= set(container_objects(ssh, t.dut_device)))
+
+
+def rescan(ssh, done) -> None:
+    """Ask the kernel to rescan the bus's root containers (/sys/bus/fsl-mc/rescan; the MC's own
+    "container changed" interrupt is not relied on) and wait until ``done()``."""
+    ssh.run_check("echo 1 > /sys/bus/fsl-mc/rescan")
+    end = time.monotonic() + PROBE_DEADLINE_S
+    while not done():
+        if time.monotonic() > end:
+            raise InfrastructureError(f"rescanning the fsl-mc bus did not show the change within "
+                                      f"{PROBE_DEADLINE_S} s: {devices(ssh)}")
+        time.sleep(0.2)
+
+
+def unmake_containers(ssh) -> None:
+    """Destroy the containers this suite made (their objects go back to the root) and rescan."""
+    made = [m for m in ssh.run(f"cat {MADE} 2>/dev/null")[0] if OBJECT.match(m)]
+    for m in made:
+        agent(ssh, f"vfio-hil-agent fslmc-restool destroy --parent {ROOT} --container {m}", timeout=30)
+    if made:
+        ssh.run(f"rm -f {MADE}")
+        rescan(ssh, lambda: not set(made) & set(devices(ssh)))
 
 
 def container_objects(ssh, container: str) -> list[str]:
@@ -122,7 +169,8 @@ def native_probe(ssh, t: TargetProfile, twin=None) -> dict:
     if rc != 0:
         raise InfrastructureError(f"modprobe {t.dut_native_module} failed ({out}): the kernel under test was "
                                   f"built without it; add it to the target's kconfig fragments")
-    result: dict = {"module": t.dut_native_module, "container_driver": current_driver(ssh, t.dut_device)}
+    result: dict = {"module": t.dut_native_module, "container_driver": current_driver(ssh, t.dut_device),
+                    "made_by_harness": [m for m in ssh.run(f"cat {MADE} 2>/dev/null")[0] if OBJECT.match(m)]}
     try:
         result["drivers"] = {o: current_driver(ssh, o) for o in objects}
         result["expected"] = {o: NATIVE_DRIVERS[o.split(".")[0]] for o in objects if o.split(".")[0] in NATIVE_DRIVERS}
@@ -192,6 +240,7 @@ def bind_session(ssh, t: TargetProfile) -> dict:
 def restore_session(ssh, t: TargetProfile, before: dict) -> None:
     restore(ssh, t.dut_device, before["driver"])
     restore(ssh, t.probe_portal, before["probe_driver"])
+    unmake_containers(ssh)
 
 
 def refusal(evs: list[dict]) -> dict | None:

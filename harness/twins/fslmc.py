@@ -76,7 +76,8 @@ CMD_NAMES = {0x800: "close", 0x002: "enable", 0x003: "disable", 0x004: "get_attr
              0x013: "get_irq_enable", 0x014: "set_irq_mask", 0x015: "get_irq_mask", 0x016: "get_irq_status",
              0x017: "clear_irq_status", 0x159: "get_obj_count", 0x15a: "get_obj", 0x15e: "get_obj_region",
              0x15f: "set_obj_irq", 0x16c: "get_connection", 0x830: "get_container_id", 0x831: "get_mc_version",
-             0x120: "set_stashing_destination", 0x1a0: "set_rx_queue", 0x1a1: "get_rx_queue", 0x1a2: "get_tx_queue"}
+             0x120: "set_stashing_destination", 0x1a0: "set_rx_queue", 0x1a1: "get_rx_queue", 0x1a2: "get_tx_queue",
+             0x151: "create_container", 0x152: "destroy_container", 0x157: "assign", 0x158: "unassign"}
 
 
 @attrs.define
@@ -114,24 +115,32 @@ class McObject:
         self.rx_queues = {}
 
 
-def default_dpl(tenant_icid: int, root_icid: int) -> list[McObject]:
+def default_dpl(tenant_icid: int, root_icid: int, child: bool = True) -> list[McObject]:
     """What the board's DPL makes: the root container dprc.1 with the DPMCPs the kernel's
     allocator pools, one more (dpmcp.4) that the harness binds to vfio-fsl-mc to ask the firmware
-    about the tenant's objects without going through the container under test, and the child
-    container dprc.2 for the tenant; dprc.2 holds two DPMCPs, a DPIO and a DPDMAI, as a DPDK qDMA
-    application's container does (two portals because the kernel's own DPIO and qDMA drivers each
-    keep one while bound: native.probe). Portals: 0 root, 1 dprc.2, 2.. the DPMCPs."""
-    return [
+    about the tenant's objects without going through the container under test, and the objects
+    for the tenant: two DPMCPs, a DPIO and a DPDMAI, as a DPDK qDMA application's container holds
+    them (two portals because the kernel's own DPIO and qDMA drivers each keep one while bound:
+    native.probe). With ``child`` the DPL also puts them in a child container dprc.2; without,
+    they stay in dprc.1 and a tool makes the container the way restool does (DPRC_CREATE_CONT,
+    DPRC_ASSIGN: _dprc_cmd). Portals: 0 root, 1 the child container, 2.. the DPMCPs."""
+    mine = 2 if child else 1
+    objects = [
         McObject("dprc", 1, None, irq_count=1, region_count=0, portal=0, icid=root_icid),
         McObject("dpmcp", 1, 1, irq_count=1, region_count=1, portal=2),
         McObject("dpmcp", 2, 1, irq_count=1, region_count=1, portal=3),
         McObject("dpmcp", 4, 1, irq_count=1, region_count=1, portal=5),     # the harness's own portal
-        McObject("dprc", 2, 1, irq_count=1, region_count=1, portal=1, icid=tenant_icid),
-        McObject("dpmcp", 3, 2, irq_count=1, region_count=1, portal=4),
-        McObject("dpmcp", 5, 2, irq_count=1, region_count=1, portal=6),
-        McObject("dpio", 1, 2, irq_count=1, region_count=2),
-        McObject("dpdmai", 1, 2, irq_count=1, region_count=0),
+        McObject("dpmcp", 3, mine, irq_count=1, region_count=1, portal=4),
+        McObject("dpmcp", 5, mine, irq_count=1, region_count=1, portal=6),
+        McObject("dpio", 1, mine, irq_count=1, region_count=2),
+        McObject("dpdmai", 1, mine, irq_count=1, region_count=0),
     ]
+    if child:
+        objects.insert(4, McObject("dprc", 2, 1, irq_count=1, region_count=1, portal=1, icid=tenant_icid))
+    return objects
+
+
+CHILD_PORTAL = 1       # the MC portal a created container gets (the DPL's dprc.2 has it)
 
 
 def _split(name: str) -> tuple[str, int]:
@@ -144,10 +153,12 @@ class FslMcTwin(Twin):
 
     def __init__(self, portal_base: int, ctrl_base: int, *, tenant_icid: int = TENANT_ICID, root_icid: int = ROOT_ICID,
                  reset_honoured: bool = True, reset_closes_handles: bool = True, msi_period_s: float = 0.01,
-                 dpdmai_version: str = "2.2", dma_window: tuple[int, int] | None = None, job_period_s: float = 0.01):
+                 dpdmai_version: str = "2.2", dma_window: tuple[int, int] | None = None, job_period_s: float = 0.01,
+                 dpl_child: bool = True):
         self.portal_base = portal_base
-        self.objects = default_dpl(tenant_icid, root_icid)
-        self.portals = sorted(o.portal for o in self.objects if o.portal is not None)
+        self.objects = default_dpl(tenant_icid, root_icid, child=dpl_child)
+        self.tenant_icid = tenant_icid
+        self.portals = sorted({CHILD_PORTAL} | {o.portal for o in self.objects if o.portal is not None})
         self.windows = {"ctrl": (ctrl_base, 0x40)}
         self.windows.update({f"portal{p}": (portal_base + p * PORTAL_SIZE, PORTAL_CMD) for p in self.portals})
         # The data path (harness/twins/qdma.py): each DPIO's enqueue ring and consumer index, each
@@ -188,8 +199,10 @@ class FslMcTwin(Twin):
     def find(self, type_: str, id_: int) -> McObject | None:
         return next((o for o in self.objects if o.type == type_ and o.id == id_), None)
 
-    def container_of_portal(self, portal: int) -> McObject:
-        owner = next(o for o in self.objects if o.portal == portal)
+    def container_of_portal(self, portal: int) -> McObject | None:
+        owner = next((o for o in self.objects if o.portal == portal), None)
+        if owner is None:
+            return None                    # a portal no container holds (yet): nothing answers there
         return owner if owner.type == "dprc" else self.find("dprc", owner.container)
 
     def children(self, dprc: McObject) -> list[McObject]:
@@ -289,6 +302,8 @@ class FslMcTwin(Twin):
 
     def _dispatch(self, portal, token, obj, cid, ver, p):
         me = self.container_of_portal(portal)
+        if me is None:
+            return STATUS_NO_PRIVILEGE, [], None, {"why": "no container holds this portal"}
         if cid == 0x831:                                                  # DPMNG get_version
             major, minor, rev = MC_VERSION
             return STATUS_OK, [rev | major << 32, minor], None, {}
@@ -441,9 +456,48 @@ class FslMcTwin(Twin):
             irq = o.irqs[index]
             irq.val, irq.addr, irq.num = p[0] & 0xffffffff, p[1], p[2] & 0xffffffff
             return STATUS_OK, [], None, {"object": o.name, "irq": index, "addr": hex(irq.addr)}
+        if cid in (0x151, 0x152, 0x157, 0x158):
+            return self._restool_cmd(dprc, cid, p)
         if cid == 0x16c:                                                  # get_connection: nothing connected
             return STATUS_CONFIG_ERR, [], None, {}
         return STATUS_UNSUPPORTED, [], None, {}
+
+    def _restool_cmd(self, dprc, cid, p):
+        """What restool sends through the root container's uapi (/dev/dprc.1; the kernel's whitelist
+        in drivers/bus/fsl-mc/fsl-mc-uapi.c): create and destroy a child container, assign objects to
+        it and take them back. Layouts as NXP's fsl_dprc_cmd.h (U-Boot, restool): create_container
+        (options, icid, pad, portal_id, label) answers (pad, child id, child portal address);
+        assign/unassign (container id, options, num, id_base_align, type[16]) with the explicit-id
+        option. The ICID and portal come from the pool: the tenant's (msi-map maps it) and
+        CHILD_PORTAL; one child container at a time here."""
+        if cid == 0x151:                                                  # create_container
+            if any(o.portal == CHILD_PORTAL for o in self.objects):
+                return STATUS_CONFIG_ERR, [], None, {"why": "no free portal or ICID in the pool"}
+            new = McObject("dprc", max(o.id for o in self.objects if o.type == "dprc") + 1, dprc.id,
+                           irq_count=1, region_count=1, portal=CHILD_PORTAL, icid=self.tenant_icid)
+            new.irqs = {0: Irq()}
+            self.objects.append(new)
+            self.tokens.setdefault(CHILD_PORTAL, {})
+            return STATUS_OK, [0, new.id, CHILD_PORTAL * PORTAL_SIZE], None, {
+                "created": new.name, "options": hex(p[0] & 0xffffffff), "icid": hex(new.icid)}
+        child = self.find("dprc", p[0] & 0xffffffff)
+        if child is None or child.container != dprc.id:
+            return STATUS_CONFIG_ERR, [], None, {"container": f"dprc.{p[0] & 0xffffffff}", "why": "not a child"}
+        if cid == 0x152:                                                  # destroy_container: objects go back
+            for o in self.children(child):
+                o.container = dprc.id
+            self.objects.remove(child)
+            self.tokens[CHILD_PORTAL] = {}
+            return STATUS_OK, [], None, {"destroyed": child.name}
+        num, base = p[1] & 0xffffffff, p[1] >> 32
+        type_ = struct.pack("<2Q", p[2], p[3]).split(b"\0")[0].decode(errors="replace")
+        src, dst = (dprc, child) if cid == 0x157 else (child, dprc)
+        moving = [self.find(type_, i) for i in range(base, base + num)]
+        if not num or any(o is None or o.container != src.id or o.type == "dprc" for o in moving):
+            return STATUS_CONFIG_ERR, [], None, {"objects": f"{type_}.{base}+{num}", "from": src.name}
+        for o in moving:
+            o.container = dst.id
+        return STATUS_OK, [], None, {"moved": [o.name for o in moving], "to": dst.name}
 
     def _reset(self, portal, token, obj, ver, p):
         if obj.type != "dprc":

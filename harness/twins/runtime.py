@@ -143,11 +143,12 @@ def twin_policy(text: str) -> dict:
 
 
 def make_twin(kind: str, base: int, frames, policy: dict | None = None, tx_sink=None,
-              dma_window: tuple[int, int] | None = None):
+              dma_window: tuple[int, int] | None = None, dpl_child: bool = True):
     """The twin of ``kind`` at ``base``, laid out as its SHAPES entry says, fed ``frames``,
     transmitting into ``tx_sink`` (a NIC twin), with ``policy`` overriding its named modelling
     policies; a DMA engine without descriptors of its own (fslmc's qDMA) DMAs only inside
-    ``dma_window`` (phys, size)."""
+    ``dma_window`` (phys, size); ``dpl_child``: the MC twin's DPL makes the tenant's container
+    (else the harness makes it, as restool does: the profile's dut_create)."""
     shape, policy = SHAPES.get(kind), policy or {}
     try:
         if kind == "xgmac":
@@ -158,7 +159,8 @@ def make_twin(kind: str, base: int, frames, policy: dict | None = None, tx_sink=
         if kind == "flexrm":
             return FlexrmTwin(base, **policy)
         if kind == "fslmc":
-            return fslmc.FslMcTwin(base, base + fslmc.CTRL_OFFSET, dma_window=dma_window, **policy)
+            return fslmc.FslMcTwin(base, base + fslmc.CTRL_OFFSET, dma_window=dma_window, dpl_child=dpl_child,
+                                   **policy)
     except TypeError as exc:
         raise TargetProfileError(f"{POLICY_ENV}: the {kind} twin has no such policy ({exc})") from None
     except ValueError as exc:
@@ -199,7 +201,7 @@ class RunningTwin:
         # What the twin transmits goes where QEMU's own NIC models send theirs: the feeder's port.
         tx = (lambda frame: self.rx.sendto(frame, ("127.0.0.1", dut_peer_port))) if dut_peer_port else None
         twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")),
-                         tx_sink=tx, dma_window=(wbase, wend - wbase))
+                         tx_sink=tx, dma_window=(wbase, wend - wbase), dpl_child=not target.dut_create)
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.

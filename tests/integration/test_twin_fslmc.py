@@ -249,3 +249,28 @@ def test_a_job_outside_the_dma_window_is_never_run(dma):
     wait_for(dma, lambda q: q.readl(EQCR_CI) == 1)
     time.sleep(0.05)
     assert dma.twin.queues["dpdmai.1"].done == 0
+
+
+# -- the restool path: no child container in the DPL; a tool creates it through the root's portal
+def _type(name: str) -> tuple[int, int]:
+    return struct.unpack("<2Q", name.encode().ljust(16, b"\0"))
+
+
+@pytest.mark.parametrize("mc", [{"dpl_child": False}], indirect=True)
+def test_a_container_made_as_restool_makes_it_holds_what_was_assigned_and_gives_it_back(mc):
+    assert mc.twin.find("dprc", 2) is None and mc.twin.find("dpdmai", 1).container == 1
+    assert send(mc, CHILD, 0x830)[0] == fslmc.STATUS_NO_PRIVILEGE          # nobody holds portal 1 yet
+    root = open_obj(mc, ROOT, "dprc", 1)
+    status, _, p = send(mc, ROOT, 0x151, token=root, params=[0x7 | 0xffff << 32, 0xffffffff << 32])
+    assert status == 0 and p[1] & 0xffffffff == 2 and p[2] == fslmc.CHILD_PORTAL * fslmc.PORTAL_SIZE
+    assert send(mc, ROOT, 0x151, token=root, params=[0x7])[0] == fslmc.STATUS_CONFIG_ERR   # one child here
+    for name in ("dpmcp.3", "dpio.1", "dpdmai.1"):
+        type_, id_ = name.split(".")
+        assert send(mc, ROOT, 0x157, token=root, params=[2 | 1 << 32, 1 | int(id_) << 32, *_type(type_)])[0] == 0
+    assert send(mc, ROOT, 0x157, token=root, params=[2 | 1 << 32, 1 | 1 << 32, *_type("dpio")])[0] \
+        == fslmc.STATUS_CONFIG_ERR                                            # already assigned
+    assert send(mc, CHILD, 0x830)[2][0] & 0xffffffff == 2                    # the child answers on its portal
+    assert mc.twin.find("dprc", 2).icid == fslmc.TENANT_ICID
+    assert {o.name for o in mc.twin.children(mc.twin.find("dprc", 2))} == {"dpmcp.3", "dpio.1", "dpdmai.1"}
+    assert send(mc, ROOT, 0x152, token=root, params=[2])[0] == 0
+    assert mc.twin.find("dprc", 2) is None and mc.twin.find("dpdmai", 1).container == 1

@@ -30,6 +30,7 @@ def test_vfio_fsl_mc_reset_against_the_mc_twin(suite_runs):
     native = tests["native.probe"]["evidence"]
     assert native["drivers"]["dpio.1"] == "fsl_mc_dpio" and native["drivers"]["dpdmai.1"] == "dpaa2-qdma", native
     assert native["dma_channels"] and "set_rx_queue dpdmai.1 v0 -> 0" in native["mc_commands"], native
+    assert native["made_by_harness"] == ["dprc.2"], native        # as restool makes it: the DPL made none
     cp = tests["teardown.container_portal.object_reset"]
     assert cp["verdict"] == "fail" and "reset device has failed (-16)" in cp["reason"], cp
     assert cp["evidence"]["reset_state"]["left_set"] == []

@@ -85,3 +85,10 @@ def test_a_twin_needs_the_qemu_tree_and_the_qemu_tree_needs_a_twin(tmp_path):
 def test_an_unknown_twin_is_refused(tmp_path):
     with pytest.raises(TargetProfileError, match="twin"):
         load_profile(_profile(tmp_path, twin="e1000", dtb="qemu"))
+
+
+def test_objects_the_harness_assigns_must_be_fsl_mc_objects_and_never_a_container(tmp_path):
+    with pytest.raises(TargetProfileError, match="not fsl-mc objects"):
+        load_profile(_profile(tmp_path, dut_create=["dpio.1", "dprc.3"]))
+    with pytest.raises(TargetProfileError, match="not fsl-mc objects"):
+        load_profile(_profile(tmp_path, dut_create=["dpio1"]))
