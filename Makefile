@@ -6,7 +6,7 @@ HIL     := $(VENV)/bin/vfio-hil
 TARGET  ?= qemu-highbank
 KERNEL  ?= debian:6.1
 
-.PHONY: setup demo test unit bench doctor matrix mutants clean-venv
+.PHONY: setup demo test unit bench doctor matrix mutants dpdk-fidelity clean-venv
 
 setup:
 	@scripts/host-setup.sh
@@ -38,6 +38,11 @@ MUTANTS_OUT ?= reports/mutants/latest
 mutants: setup
 	rm -rf $(MUTANTS_OUT)
 	$(PY) -m harness.mutants --out $(MUTANTS_OUT)
+
+# DPDK's fslmc bus and dpaa2 qDMA driver against the MC twin (harness/fidelity/dpdk.py): a fidelity
+# check by userspace nobody here wrote; how far it gets is the finding.
+dpdk-fidelity: setup
+	$(PY) -m harness.fidelity.dpdk --kernel debian:6.1
 
 unit: setup
 	$(PY) -m pytest -ra tests/unit

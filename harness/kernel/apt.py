@@ -215,7 +215,7 @@ class PrivateApt:
         dest.mkdir(parents=True, exist_ok=True)
         proc.run(["apt-get", *self._options(), "-q", "download", f"{package}={version}"],
                  what=f"apt-get download {package}={version}", log=self.log, cwd=dest, timeout=1800)
-        debs = sorted(dest.glob(f"{package}_*.deb"))
+        debs = sorted(dest.glob(f"{package.split(':')[0]}_*.deb"))     # "name:arch" is saved as name_version_arch
         if not debs:
             raise HostError(f"apt-get download {package}={version} produced no .deb in {dest}")
         return debs[-1]

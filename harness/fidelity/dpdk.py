@@ -1,0 +1,140 @@
+"""DPDK's fslmc bus and dpaa2 qDMA driver against the MC twin: real userspace nobody here wrote,
+as a fidelity check of the twin (issue 11). It stages Debian's arm64 DPDK 22.11 (dpdk-test from
+dpdk-dev and the libraries it and the fslmc/dpaa2 drivers need, from the private apt directory,
+with their own libc and loader), boots qemu-lx2160a with its twin, makes and binds dprc.2 as the
+suite does, and runs `dpdk-test dmadev_autotest` on the container (DPRC=dprc.2). How far it gets
+is the finding: the report keeps DPDK's output and the MC commands it sent.
+
+    .venv/bin/python -m harness.fidelity.dpdk [--kernel debian:6.1]      (make dpdk-fidelity)
+
+Writes reports/fidelity/dpdk-<release>.json. A run that stops partway is a finding, not an error;
+exit 1 only when the lab broke (no boot, no staging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from harness.artifacts import build_artifacts
+from harness.kernel.apt import PrivateApt
+from harness.kernel.spec import parse_kernel_spec
+from harness.lab.session import booted
+from harness.paths import REPORTS_DIR, cache_root
+from harness.suite import fslmc
+from harness.targets import get_target
+from harness.traffic import free_udp_port
+
+VERSION = "22.11.11-0+deb12u1"
+# The fslmc bus and what the dpaa2 qDMA driver needs, loaded with -d (EAL plugins)
+PLUGINS = ["librte_common_dpaax.so.23", "librte_bus_fslmc.so.23", "librte_mempool_dpaa2.so.23",
+           "librte_dma_dpaa2.so.23"]
+RUN_DEADLINE_S = 180
+ON_TARGET = "/opt/dpdk"      # not under /tmp: EAL refuses plugins below a world-writable directory
+
+
+def stage(cache: Path) -> Path:
+    """A tarball of dpdk-test and every library it and PLUGINS need (arm64), made once per version."""
+    out = cache / f"dpdk-fidelity-{VERSION}-arm64.tar.gz"
+    if out.exists():
+        return out
+    apt = PrivateApt(cache / "apt" / "userspace-stable-arm64", "stable", ["arm64"])
+    apt.update()
+    with tempfile.TemporaryDirectory(prefix="vfio-hil-dpdk-") as tmp:
+        root, debs = Path(tmp) / "root", Path(tmp) / "debs"
+        dev = apt.download("dpdk-dev:arm64", VERSION, debs)
+        subprocess.run(["dpkg-deb", "-x", dev, Path(tmp) / "dev"], check=True)
+        test = Path(tmp) / "dev/usr/bin/dpdk-test"
+        needed = subprocess.run(["readelf", "-d", test], check=True, capture_output=True, text=True).stdout
+        libs = [w.strip("[]") for line in needed.splitlines() if "NEEDED" in line for w in line.split()[-1:]]
+        pkgs = sorted({_package(lib) for lib in libs + PLUGINS if lib.startswith("librte_")})
+        for deb in apt.download_with_dependencies([*pkgs, "libnuma1", "libfdt1"], "arm64"):
+            subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
+        (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+        (root / "usr/bin/dpdk-test").write_bytes(test.read_bytes())
+        with tarfile.open(out.with_suffix(".tmp"), "w:gz") as tar:
+            for sub in ("usr/bin/dpdk-test", "lib", "usr/lib"):
+                if (root / sub).exists():
+                    tar.add(root / sub, arcname=sub)
+        out.with_suffix(".tmp").rename(out)
+    return out
+
+
+def _package(lib: str) -> str:
+    """The Debian package of a DPDK 22.11 library: librte_dma_dpaa2.so.23 -> librte-dma-dpaa2-23
+    (a hyphen before the ABI number when the name ends in a digit, as Debian's policy has it)."""
+    name = "librte-" + lib[len("librte_"):-len(".so.23")].replace("_", "-")
+    return name + ("-23" if name[-1].isdigit() else "23")
+
+
+def command() -> str:
+    libs = f"{ON_TARGET}/lib/aarch64-linux-gnu:{ON_TARGET}/usr/lib/aarch64-linux-gnu"
+    pmds = f"{ON_TARGET}/usr/lib/aarch64-linux-gnu/dpdk/pmds-23.0"
+    plugins = " ".join(f"-d {pmds}/{p}" for p in PLUGINS)
+    return (f"mkdir -p /var/run/dpdk && cd /tmp && echo dmadev_autotest | DPRC=dprc.2 timeout {RUN_DEADLINE_S - 20} "
+            f"{ON_TARGET}/lib/ld-linux-aarch64.so.1 --library-path {libs} {ON_TARGET}/usr/bin/dpdk-test "
+            f"{plugins} --no-huge -m 256 --iova-mode=pa -l 0 --no-pci --log-level=bus.fslmc:debug "
+            f"--log-level=pmd.dma.dpaa2:debug 2>&1")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", default="debian:6.1")
+    args = ap.parse_args()
+    target = get_target("qemu-lx2160a")
+    tarball = stage(cache_root())
+    art = build_artifacts(target, parse_kernel_spec(args.kernel), [], say=print)
+    out_dir = REPORTS_DIR / "fidelity"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = out_dir / f"dpdk-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}"
+    holder: dict = {}
+
+    def attach(plan):
+        from harness.twins.runtime import RunningTwin
+
+        def run():
+            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_dir / "twin-events.jsonl")
+        threading.Thread(target=run, daemon=True).start()
+
+    record: dict = {"release": art.meta["release"], "dpdk": VERSION}
+    log_dir.mkdir(parents=True)
+    with booted(target, art, log_dir, on_twin_plan=attach,
+                extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:    # as run.py boots a noiommu target
+        twin = holder["twin"]
+        try:
+            ssh = s.ssh
+            ssh.put(str(tarball), "/tmp/dpdk.tar.gz")
+            # EAL refuses to load plugins below a world-writable directory, and the initramfs's / is
+            # one (the cpio's mode): this boot is this check's own, so / becomes 0755 for it.
+            ssh.run_check("chmod 755 /")
+            ssh.run_check(f"mkdir -p {ON_TARGET} && tar -xzf /tmp/dpdk.tar.gz -C {ON_TARGET} && rm /tmp/dpdk.tar.gz")
+            before = fslmc.bind_session(ssh, target)
+            first = fslmc._mc(twin).commands_total
+            started = time.monotonic()
+            out, _, rc = ssh.run(command(), timeout=RUN_DEADLINE_S)
+            mc = fslmc._mc(twin)
+            # DPDK logs one line per memory segment in no-IOMMU mode (65536 with -m 256): counted, not kept
+            noisy = [line for line in out if "Running in NOIOMMU mode" in line]
+            record.update(rc=rc, seconds=round(time.monotonic() - started, 1), noiommu_segment_lines=len(noisy),
+                          output=[line for line in out if "Running in NOIOMMU mode" not in line][-300:],
+                          mc_commands=list(mc.commands)[-(mc.commands_total - first):] if mc.commands_total > first else [],
+                          dmesg=ssh.run("dmesg | tail -30")[0])
+            fslmc.restore_session(ssh, target, before)
+        finally:
+            twin.stop()
+    path = out_dir / f"dpdk-{art.meta['release']}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print("\n".join(record["output"][-60:]))
+    print(f"dpdk-test exited {record['rc']} after {record['seconds']} s; {len(record['mc_commands'])} MC commands; "
+          f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
