@@ -162,8 +162,11 @@ def necessary(run: Run) -> Cell:
         left = sorted({k for t in controls for k in t.evidence.get("reset_state", {}).get("left_set", [])})
         msis = [t.evidence.get("gap_msis") or 0 for t in controls]
         sent = f" and sent {_span_n(min(msis), max(msis))} MSIs in the 1 s gap" if any(msis) else ""
+        copied = [t.evidence["gap_check"]["changed"] for t in controls if "gap_check" in t.evidence]
+        dma = (f"; its queued qDMA jobs wrote {_span_n(min(copied), max(copied))} canary bytes"
+               if len(copied) == len(controls) else " (DMA not measured: the tenant ran no copy jobs)")
         return Cell(f"yes: with the firmware ignoring the reset, the object kept {', '.join(left)}{sent} in all "
-                    f"{len(controls)} variants (DMA not measured yet)", "good")
+                    f"{len(controls)} variants{dma}", "good")
     if all(t.verdict is Verdict.PASS for t in controls):
         bytes_ = [t.evidence.get("gap_check", {}).get("changed", 0) for t in controls]
         firsts = [t.evidence.get("next_tenant", {}).get("first_irq_ms", -1) for t in controls]
