@@ -52,6 +52,7 @@ bench: setup
 	$(PY) benchmarks/suite_times.py
 	$(PY) benchmarks/report_times.py
 	$(PY) benchmarks/mc_latency.py
+	$(PY) benchmarks/smmu_walk.py
 
 doctor: setup
 	$(HIL) doctor

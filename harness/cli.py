@@ -139,12 +139,14 @@ def cmd_run(args) -> int:
 
         raise UsageError("run needs --target NAME (see `vfio-hil targets`), or --matrix for every QEMU target")
     target, spec = _resolve(args)
+    target = target.for_iommu(args.iommu)
     _check_runnable(target)
     if args.out:
         refuse_stale_out(Path(args.out))     # before a build: a refusal must cost nothing
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
+    mode = "" if target.iommu_mode == target.iommu_modes[0] else f"-{target.iommu_mode}"
     out = Path(args.out or REPORTS_DIR / "runs" /
-               f"{target.name}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
+               f"{target.name}{mode}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
         doc = run_suite(target, art, out, say=_say)
     except RunInterrupted as stop:     # what it measured is kept; exit_code says 3 (interrupted)
@@ -228,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_args(p, target_required=False)
     p.add_argument("--out", help="result directory (default reports/runs/<target>-<release>-<time>); "
                                  "with --matrix, the directory of the matrix and its runs")
+    p.add_argument("--iommu", choices=["noiommu", "type1"], default=None,
+                   help="how vfio reaches the device: noiommu (every address physical) or type1 behind an "
+                        "IOMMU (a twin target: QEMU's SMMUv3); default: the target's first iommu_modes entry")
     p.add_argument("--matrix", action="store_true",
                    help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
                         "the removal-impact matrix")

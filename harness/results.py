@@ -82,7 +82,7 @@ def read_jsonl(path: Path) -> list[TestResult]:
 # Every check that says "no bleed" rests on a null-reset control that proves the same measurement
 # would have seen bleed: a teardown variant's gap checks and its next tenant's IRQs on that
 # variant's control, VFIO_DEVICE_RESET's on its own.
-_BLEED = re.compile(r"^teardown\.(?P<variant>[\w-]+)\.(dma_bleed|irq_bleed|next_tenant_irq|reset_state|tx_leak)$")
+_BLEED = re.compile(r"^teardown\.(?P<variant>[\w-]+)\.(dma_bleed|iova_bleed|irq_bleed|next_tenant_irq|reset_state|tx_leak)$")
 _CONTROL = re.compile(r"^control\.null_reset\.(?P<variant>[\w-]+)$")
 RESET_IOCTL, RESET_IOCTL_CONTROL = "reset.ioctl", "control.null_reset.reset_ioctl"
 

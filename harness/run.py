@@ -95,7 +95,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
            **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s,
                            twin_plan=twin_plan),
            **({"VFIO_HIL_TWIN_SOCKET": str(twin_plan.sockdir.path)} if twin_plan else {}),
-           "VFIO_HIL_TARGET": target.name, "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
+           "VFIO_HIL_TARGET": target.name, "VFIO_HIL_IOMMU": target.iommu_mode,
+           "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
             "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
@@ -189,7 +190,7 @@ def run_header(target: TargetProfile, art: Artifacts) -> dict:
             if line.startswith(symbol + "="):
                 value = line.split("=", 1)[1]
         handler = {"symbol": symbol, "value": value}
-    return {"target": target.name, "description": target.description,
+    return {"target": target.name, "description": target.description, "iommu": target.iommu_mode,
             "dut": {"device": target.dut_device, "compatible": target.dut_compatible,
                     "reset_module": target.dut_reset_module, "handler_config": handler,
                     "maintainers": _maintainers(target, m.get("source", {}))},

@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 import yaml
 
-from harness.errors import TargetProfileError, UnknownTargetError
+from harness.errors import TargetProfileError, UnknownTargetError, UsageError
 from harness.paths import LAB_CONFIGS_DIR, TARGETS_DIR
 
 
@@ -86,6 +86,16 @@ def _quiescence(value):
         raise ValueError(f"dut_quiescence must map register names to hex masks like \"0x2002\", got {value!r}")
 
 
+IOMMU_MODES = ["noiommu", "type1"]
+
+
+def _iommu_modes(inst, attribute, value):
+    _str_list(inst, attribute, value)
+    bad = [v for v in value if v not in IOMMU_MODES]
+    if bad or not value or len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name} must list each of {IOMMU_MODES} at most once, default first; got {value!r}")
+
+
 def _nonempty_str(inst, attribute, value):
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
@@ -144,8 +154,13 @@ class TargetProfile:
     # path, or one that cannot send by itself here); unset means the agent runs TX and the
     # frames the device sends on its backend are captured.
     dut_no_tx: str | None = attrs.field(default=None, validator=attrs.validators.optional(_nonempty_str))
-    # noiommu: vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1); iommu: a real IOMMU
-    iommu_mode: str = attrs.field(default="noiommu", validator=attrs.validators.in_(["noiommu", "iommu"]))
+    # How vfio may reach the device, the run's default first (`vfio-hil run --iommu` picks another):
+    # noiommu, vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1: every address is
+    # physical); type1, VFIO type1 behind an IOMMU (on a twin target: QEMU virt's SMMUv3, the twin
+    # at stream ID iommu_sid; every address the device is given is an IOVA).
+    iommu_modes: list = attrs.field(factory=lambda: ["noiommu"], validator=_iommu_modes)
+    iommu_sid: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^0x[0-9a-fA-F]{1,4}$")))
     extra_bootargs: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
     # A device twin plays the device under test (harness/twins/): its kind; it needs dtb: qemu.
     twin: str | None = attrs.field(default=None, validator=attrs.validators.optional(
@@ -166,6 +181,16 @@ class TargetProfile:
     twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+$")))
     source_file: Path | None = attrs.field(default=None, eq=False)
+    # The run's mode, one of iommu_modes (not a YAML field: for_iommu() sets it).
+    iommu_mode: str = attrs.field(default="noiommu")
+
+    def for_iommu(self, mode: str | None) -> "TargetProfile":
+        """This profile for a run in IOMMU ``mode`` (None: the profile's default, its first mode)."""
+        mode = mode or self.iommu_modes[0]
+        if mode not in self.iommu_modes:
+            raise UsageError(f"target {self.name} cannot run with --iommu {mode}: {self.source_file} lists "
+                             f"iommu_modes {self.iommu_modes}")
+        return attrs.evolve(self, iommu_mode=mode)
 
     @property
     def arch_info(self) -> Arch:
@@ -195,7 +220,7 @@ def load_profile(path: Path) -> TargetProfile:
         raise TargetProfileError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise TargetProfileError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
-    known = {f.name for f in attrs.fields(TargetProfile)} - {"source_file"}
+    known = {f.name for f in attrs.fields(TargetProfile)} - {"source_file", "iommu_mode"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise TargetProfileError(f"{path}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
@@ -204,7 +229,7 @@ def load_profile(path: Path) -> TargetProfile:
     if missing:
         raise TargetProfileError(f"{path}: missing field(s) {', '.join(missing)}")
     try:
-        profile = TargetProfile(**data, source_file=path)
+        profile = TargetProfile(**data, source_file=path, iommu_mode=(data.get("iommu_modes") or ["noiommu"])[0])
     except (TypeError, ValueError) as exc:
         raise TargetProfileError(f"{path}: {exc}") from exc
     if profile.name != path.stem:
@@ -229,6 +254,9 @@ def load_profile(path: Path) -> TargetProfile:
     if profile.twin and not (profile.dut_device and profile.dma_window):
         raise TargetProfileError(f"{path}: twin {profile.twin!r} needs dut_device (its unit address is where the "
                                  f"twin's registers sit) and dma_window")
+    if "type1" in profile.iommu_modes and not (profile.twin and profile.iommu_sid):
+        raise TargetProfileError(f"{path}: iommu_modes lists type1, which needs a twin behind QEMU's SMMUv3 and its "
+                                 f"stream ID (iommu_sid); a board's IOMMU is not driven yet")
     return profile
 
 

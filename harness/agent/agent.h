@@ -69,6 +69,11 @@ struct agent_vfio_device {
  * it, its /dev/vfio/devices cdev. Returns 0 and fills *dev, or -1 with a JSON
  * error line already printed. */
 int agent_vfio_open(const char *name, struct agent_vfio_device *dev);
+void agent_vfio_init(struct agent_vfio_device *dev, const char *name);
+/* Only the group and its container (type1 or no-IOMMU), not the device: no reset runs. */
+int agent_vfio_open_group(const char *name, struct agent_vfio_device *dev);
+/* VFIO_IOMMU_MAP_DMA of [va, va+size) at iova in dev's container (type1 only). */
+int agent_vfio_map_dma(struct agent_vfio_device *dev, volatile void *va, uint64_t iova, uint64_t size);
 void agent_vfio_close(struct agent_vfio_device *dev);
 /* Print the device's info, regions and IRQs as JSON lines. */
 int agent_vfio_describe(struct agent_vfio_device *dev);
@@ -82,9 +87,12 @@ int agent_cmd_selftest(int argc, char **argv);
  * the core (not the device file) enforces the order: probe, then init, then
  * arm_*; read_quiescence is valid any time after probe.
  */
-/* A physical DMA window outside Linux's memory, reached through /dev/mem. */
+/* The DMA window: what the device is given as addresses (`phys`) and where the agent sees it
+ * (`va`). No-IOMMU: physical memory outside Linux's, through /dev/mem, phys == the physical
+ * address. Type1: the pages of a tmpfs file (--dma-file, so that another process, the canary,
+ * can look at the tenant's memory) mapped at IOVA `phys` in the tenant's container. */
 struct agent_dma_window {
-	uint64_t phys;         /* == IOVA in no-IOMMU mode */
+	uint64_t phys;         /* the device's address: physical (no-IOMMU) or IOVA (type1) */
 	uint64_t size;
 	volatile uint8_t *va;  /* uncached mapping of the whole window */
 };
@@ -145,7 +153,10 @@ struct agent_session {
 	struct agent_dma_window win;
 	enum agent_state state;
 	int irq_fd;            /* eventfd for IRQ index 0, -1 until registered */
+	const char *dma_file;  /* type1: the tmpfs file whose pages back the window (--dma-file) */
 };
+/* A window over a file's pages (created if missing, `size` bytes): type1's DMA memory. */
+int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64_t iova, uint64_t size);
 int agent_session_open(struct agent_session *s, const char *name, const char *compatible);
 int agent_session_irq_register(struct agent_session *s);
 int agent_session_irq_register_again(struct agent_session *s);
@@ -182,6 +193,7 @@ int agent_cmd_next_tenant(int argc, char **argv);
 int agent_cmd_canary(int argc, char **argv);
 int agent_cmd_reset_check(int argc, char **argv);
 int agent_cmd_clock(int argc, char **argv);
+int agent_cmd_iommu_attach(int argc, char **argv);
 /* qDMA copy jobs through a DPIO's QBMan portal (agent_qdma.c) */
 struct agent_qdma {
 	struct agent_vfio_device dpio;

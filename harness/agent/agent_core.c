@@ -250,10 +250,46 @@ int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64
 	return 0;
 }
 
+int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64_t iova, uint64_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	void *va;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size)) {
+		agent_json_errno("open", path, errno);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	va = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (va == MAP_FAILED) {
+		agent_json_errno("mmap", path, errno);
+		return -1;
+	}
+	win->phys = iova;
+	win->size = size;
+	win->va = va;
+	return 0;
+}
+
+#define DMA_FILE_DEFAULT "/tmp/vfio-hil-dma-tenant"
+
+/* The window as the device will see it: no-IOMMU, physical memory through /dev/mem; type1, the
+ * pages of s->dma_file mapped at IOVA `phys` in the session's container before the device runs. */
+static int session_window(struct agent_session *s, uint64_t phys, uint64_t size)
+{
+	if (s->dev.noiommu)
+		return agent_session_map_window(&s->win, phys, size);
+	if (agent_window_map_file(&s->win, s->dma_file ? s->dma_file : DMA_FILE_DEFAULT, phys, size))
+		return -1;
+	return agent_vfio_map_dma(&s->dev, s->win.va, phys, size);
+}
+
 int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size)
 {
 	AGENT_CHECK_EQ(s->state, AGENT_INITED);
-	if (agent_session_map_window(&s->win, phys, size))
+	if (session_window(s, phys, size))
 		return -1;
 	AGENT_CHECK_EQ(s->ops->arm_dma(&s->dev, &s->win), 0);
 	if (s->irq_fd < 0 && agent_session_irq_register(s))
@@ -348,12 +384,16 @@ int agent_cmd_tenant(int argc, char **argv)
 		fprintf(stderr, "tenant: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}
-	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
+	if (agent_session_open(&s, name, compat))
+		return 1;
+	s.dma_file = agent_arg(argc, argv, "--dma-file", NULL);
+	if (session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
 		return 1;
 	t0 = agent_now_ms();
 	agent_json_begin(&j, "armed");
 	agent_json_int(&j, "pid", getpid());
 	agent_json_hex(&j, "window", phys);
+	agent_json_bool(&j, "iova", !s.dev.noiommu);
 	agent_json_bool(&j, "wired_irq", wired_irq(&s));
 	agent_json_bool(&j, "transmits", s.ops->transmits);
 	agent_json_end(&j);
@@ -520,6 +560,8 @@ static void canary_report(const char *mode, const struct agent_device_ops *ops, 
  * interrupt and DMA registers through /dev/mem at each sample ("gap_regs"
  * lines): what the device does while nobody owns it, before anyone opens it
  * (an open would run the reset handler again).
+ * Type1 (--dma-file PATH, the window an IOVA:SIZE): the canary is a tenant's memory, PATH's pages;
+ * with --iova-of DEVICE the next tenant's own, mapped at those IOVAs before it opens DEVICE.
  */
 int agent_cmd_canary(int argc, char **argv)
 {
@@ -529,18 +571,34 @@ int agent_cmd_canary(int argc, char **argv)
 	int watch_ms = atoi(agent_arg(argc, argv, "--ms", "1000")), every_ms = atoi(agent_arg(argc, argv, "--every", "100"));
 	const struct agent_device_ops *ops = compat ? agent_ops_find(compat) : NULL;
 	struct agent_dma_window win, regs_map;
-	struct agent_vfio_device regs_dev = { .regs = NULL };
+	struct agent_vfio_device regs_dev = { .regs = NULL }, group;
+	const char *dma_file = agent_arg(argc, argv, "--dma-file", NULL), *iova_of = agent_arg(argc, argv, "--iova-of", NULL);
 	struct agent_json j;
 	uint64_t phys, size, changed, first = UINT64_MAX, t0;
 
 	if (!ops || agent_parse_window(agent_arg(argc, argv, "--window", NULL), &phys, &size) || every_ms <= 0 ||
 	    (strcmp(mode, "fill") && strcmp(mode, "check") && strcmp(mode, "watch"))) {
 		fprintf(stderr, "canary fill|check|watch --compat C --window PHYS:SIZE [--pattern 0xa5] "
-			"[--ms 1000 --every 100] [--regs-of DEVICE]\n");
+			"[--ms 1000 --every 100] [--regs-of DEVICE] [--dma-file PATH [--iova-of DEVICE]]\n");
 		return 2;
 	}
-	if (agent_session_map_window(&win, phys, size))
+	if (dma_file) {
+		/* Type1: the window is a tenant's own memory, a tmpfs file. With --iova-of DEVICE it is a
+		 * fresh one, the next tenant's, mapped at the dead tenant's IOVAs in a container of
+		 * DEVICE's group before anyone opens the device (whose open would reset it). */
+		if (iova_of) {
+			agent_vfio_init(&group, iova_of);
+			unlink(dma_file);
+			if (agent_vfio_open_group(iova_of, &group))
+				return 1;
+		}
+		if (agent_window_map_file(&win, dma_file, phys, size))
+			return 1;
+		if (iova_of && agent_vfio_map_dma(&group, win.va, phys, size))
+			return 1;
+	} else if (agent_session_map_window(&win, phys, size)) {
 		return 1;
+	}
 	if (agent_arg(argc, argv, "--regs-of", NULL)) {
 		uint64_t bases[2];
 		int n = of_reg_bases(agent_arg(argc, argv, "--regs-of", NULL), bases, 2);
@@ -618,7 +676,10 @@ int agent_cmd_reset_check(int argc, char **argv)
 		fprintf(stderr, "reset-check: --device, --compat and --window PHYS:SIZE are required\n");
 		return 2;
 	}
-	if (agent_session_open(&s, name, compat) || session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
+	if (agent_session_open(&s, name, compat))
+		return 1;
+	s.dma_file = agent_arg(argc, argv, "--dma-file", NULL);
+	if (session_probe_init(&s, true) || agent_session_arm(&s, phys, size))
 		return 1;
 	agent_quiescence(s.ops, &s.dev, "quiescence");
 	rc = ioctl(s.dev.device_fd, VFIO_DEVICE_RESET);

@@ -16,6 +16,7 @@ static const struct agent_cmd cmds[] = {
 	{ "tenant", agent_cmd_tenant, "arm RX DMA + IRQ and hold until killed (--device --compat --window)" },
 	{ "next-tenant", agent_cmd_next_tenant, "open, count IRQs from the first moment, read quiescence" },
 	{ "canary", agent_cmd_canary, "fill|check|watch the DMA window through /dev/mem, never opening the device" },
+	{ "iommu-attach", agent_cmd_iommu_attach, "attach a device's group to a new container (type1 or no-IOMMU), no open" },
 	{ "clock", agent_cmd_clock, "print CLOCK_MONOTONIC ms, the clock every timeline event carries" },
 	{ "reset-check", agent_cmd_reset_check, "arm, VFIO_DEVICE_RESET, quiescence, watch for DMA" },
 	{ "fslmc-tenant", agent_cmd_fslmc_tenant, "fsl-mc: open a container, enable an object through its portal, hold" },

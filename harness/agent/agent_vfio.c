@@ -33,7 +33,9 @@ static int device_group(const char *name)
 	return slash ? atoi(slash + 1) : -1;
 }
 
-static int open_group_path(const char *name, struct agent_vfio_device *dev)
+/* The group and a container with an IOMMU set (type1, else no-IOMMU), but not the device: the
+ * container's DMA mappings exist before anyone opens the device (and runs its reset handler). */
+int agent_vfio_open_group(const char *name, struct agent_vfio_device *dev)
 {
 	char path[PATH_MAX];
 	struct vfio_group_status status = { .argsz = sizeof(status) };
@@ -69,6 +71,13 @@ static int open_group_path(const char *name, struct agent_vfio_device *dev)
 	if (!dev->noiommu && ioctl(dev->container_fd, VFIO_CHECK_EXTENSION, type) != 1)
 		type = VFIO_TYPE1_IOMMU;
 	AGENT_CHECK_IOCTL(dev->container_fd, VFIO_SET_IOMMU, type);
+	return 0;
+}
+
+static int open_group_path(const char *name, struct agent_vfio_device *dev)
+{
+	if (agent_vfio_open_group(name, dev))
+		return -1;
 	dev->device_fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, name);
 	if (dev->device_fd < 0) {
 		agent_json_errno("VFIO_GROUP_GET_DEVICE_FD", name, errno);
@@ -111,6 +120,13 @@ static int open_cdev_path(const char *name, struct agent_vfio_device *dev)
 	return 0;
 }
 #endif
+
+void agent_vfio_init(struct agent_vfio_device *dev, const char *name)
+{
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->container_fd = dev->group_fd = dev->device_fd = dev->iommufd = -1;
+}
 
 int agent_vfio_open(const char *name, struct agent_vfio_device *dev)
 {
@@ -181,5 +197,47 @@ int agent_vfio_describe(struct agent_vfio_device *dev)
 		agent_json_hex(&j, "flags", q.flags);
 		agent_json_end(&j);
 	}
+	return 0;
+}
+
+/* Map `size` bytes at `va` to `iova` in the device's type1 container (VFIO_IOMMU_MAP_DMA): the
+ * kernel pins the pages and writes the IOMMU's tables. */
+int agent_vfio_map_dma(struct agent_vfio_device *dev, volatile void *va, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uint64_t)(uintptr_t)va, .iova = iova, .size = size,
+	};
+	struct agent_json j;
+
+	AGENT_CHECK_IOCTL(dev->container_fd, VFIO_IOMMU_MAP_DMA, &map);
+	agent_json_begin(&j, "dma_map");
+	agent_json_hex(&j, "iova", iova);
+	agent_json_hex(&j, "size", size);
+	agent_json_end(&j);
+	return 0;
+}
+
+/* iommu-attach --device NAME: the group into a new container with its IOMMU set (VFIO_SET_IOMMU
+ * attaches the group to a type1 domain), the device never opened; an "iommu_attach" line, or the
+ * refusal (check_failed with errno: EPERM is type1's isolated-MSI rule). */
+int agent_cmd_iommu_attach(int argc, char **argv)
+{
+	const char *name = agent_arg(argc, argv, "--device", NULL);
+	struct agent_vfio_device dev;
+	struct agent_json j;
+
+	if (!name) {
+		fprintf(stderr, "iommu-attach --device NAME\n");
+		return 2;
+	}
+	agent_vfio_init(&dev, name);
+	if (agent_vfio_open_group(name, &dev))
+		return 1;
+	agent_json_begin(&j, "iommu_attach");
+	agent_json_str(&j, "device", name);
+	agent_json_bool(&j, "noiommu", dev.noiommu);
+	agent_json_end(&j);
+	agent_vfio_close(&dev);
 	return 0;
 }

@@ -24,6 +24,57 @@ CANARY_EVERY_MS = 100   # the canary's samples: its resolution after death
 DEATH_DEADLINE_S = 10.0
 LIVE_READ_MS = 500      # the tenant reads its device's registers once, this long after arming
 RESET_REQUIRED_PARAM = "/sys/module/vfio_platform/parameters/reset_required"
+UNSAFE_INTERRUPTS_PARAM = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
+# Type1: the IOVA every tenant gives the device for its window (the size is the profile's
+# dma_window's). Outside virt's RAM (so an untranslated write lands nowhere) and outside the
+# SMMUv3's software MSI window (0x8000000 + 1 MiB, arm-smmu-v3.c MSI_IOVA_BASE).
+IOVA_BASE = 0xc0000000
+# Type1: the tmpfs files whose pages are the tenants' DMA memory (the agent's --dma-file).
+TENANT_DMA_FILE = "/tmp/vfio-hil-dma-tenant"
+NEXT_DMA_FILE = "/tmp/vfio-hil-dma-next"
+RESET_DMA_FILE = "/tmp/vfio-hil-dma-reset"
+
+
+def type1(t: TargetProfile) -> bool:
+    return t.iommu_mode == "type1"
+
+
+def window(t: TargetProfile) -> str:
+    """The window as the device is given it: the physical dma_window, or in type1 mode the same
+    size at IOVA_BASE."""
+    if not type1(t):
+        return t.dma_window
+    return f"{IOVA_BASE:#x}:{t.dma_window.split(':')[1]}"
+
+
+def dma_file(t: TargetProfile, path: str) -> str:
+    """The agent's --dma-file argument in type1 mode (empty in no-IOMMU mode)."""
+    return f"--dma-file {path}" if type1(t) else ""
+
+
+def iommu_attach(ssh, t: TargetProfile) -> dict:
+    """Type1: can the device's group be attached to a type1 container? On 6.3+ vfio_iommu_type1
+    refuses (EPERM) a group whose devices lack isolated MSIs (a wired-IRQ platform device has no
+    MSI domain at all) unless allow_unsafe_interrupts is set. Tried first as the kernel boots; if
+    refused, the parameter is set (for this boot) and the refusal is returned as a finding."""
+    ssh.run("modprobe vfio_iommu_type1")
+    before = ssh.run_check(f"cat {UNSAFE_INTERRUPTS_PARAM}")[0].strip()
+    first = events(ssh.run(f"vfio-hil-agent iommu-attach --device {t.dut_device}")[0])
+    out = {"allow_unsafe_interrupts": before, "first": first, "finding": None}
+    if any(e.get("event") == "iommu_attach" for e in first):
+        return out
+    refused = kernel_refusal(first) or {}
+    if refused.get("errno") != 1:        # EPERM is the isolated-MSI rule; anything else is a refusal of its own
+        raise KernelRefused(f"the kernel refused to attach {t.dut_device}'s group to a type1 container: {first}")
+    ssh.run_check(f"echo 1 > {UNSAFE_INTERRUPTS_PARAM}")
+    again = events(ssh.run(f"vfio-hil-agent iommu-attach --device {t.dut_device}")[0])
+    out.update(again=again, finding=(
+        f"this kernel refuses type1 for {t.dut_device} (EPERM at VFIO_SET_IOMMU: its group has no isolated "
+        f"MSIs, drivers/vfio/vfio_iommu_type1.c); the harness set vfio_iommu_type1.allow_unsafe_interrupts=1 "
+        f"for the rest of the run"))
+    if not any(e.get("event") == "iommu_attach" for e in again):
+        raise KernelRefused(f"type1 still refused {t.dut_device}'s group with allow_unsafe_interrupts=1: {again}")
+    return out
 
 
 def events(lines: list[str]) -> list[dict]:
@@ -209,8 +260,9 @@ def stuck_reason(ev: dict) -> str | None:
 
 
 def canary(ssh, t: TargetProfile, mode: str) -> dict:
-    return one(ssh.run_check(f"vfio-hil-agent canary {mode} --compat {t.dut_compatible} --window {t.dma_window}"),
-               "canary")
+    """The canary over the live tenant's window: physical memory, or in type1 its own DMA file."""
+    return one(ssh.run_check(f"vfio-hil-agent canary {mode} --compat {t.dut_compatible} --window {window(t)} "
+                             f"{dma_file(t, TENANT_DMA_FILE)}"), "canary")
 
 
 def canary_watch(ssh, t: TargetProfile, layout: str | None = None) -> tuple[dict, dict, list[list[int]], list[dict]]:
@@ -220,8 +272,11 @@ def canary_watch(ssh, t: TargetProfile, layout: str | None = None) -> tuple[dict
     register samples. ``layout``: the agent ops that say which part of the window is the canary,
     for a device with no registers to read (fsl-mc objects: the firmware holds their state)."""
     regs_of = "" if layout else f"--regs-of {t.dut_device}"
-    evs = agent(ssh, f"vfio-hil-agent canary watch --compat {layout or t.dut_compatible} --window {t.dma_window} "
-                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} {regs_of}", timeout=30)
+    # Type1: the canary is the next tenant's own memory, mapped at the dead tenant's IOVAs before
+    # it opens the device (an open would reset it and hide what the close-time reset left).
+    next_memory = f"--dma-file {NEXT_DMA_FILE} --iova-of {t.dut_device}" if type1(t) else ""
+    evs = agent(ssh, f"vfio-hil-agent canary watch --compat {layout or t.dut_compatible} --window {window(t)} "
+                     f"--ms {int(GAP_S * 1000)} --every {CANARY_EVERY_MS} {regs_of} {next_memory}", timeout=30)
     lines = [e for e in evs if e.get("event") == "canary"]
     if [e["mode"] for e in lines] != ["fill", "check"]:
         raise InfrastructureError(f"canary watch printed {lines}, expected a fill then a check line")
@@ -316,7 +371,8 @@ def run_variant(ssh, t: TargetProfile, variant: str, twin=None, capture=None) ->
     (``capture``: what it transmitted) and, on a twin, by the twin:
     the next open runs the reset handler again, so only the gap shows what the death left."""
     pid = start_tenant(ssh, f"vfio-hil-agent tenant --device {t.dut_device} --compat {t.dut_compatible} "
-                            f"--window {t.dma_window} --report-ms {TENANT_REPORT_MS}", variant)
+                            f"--window {window(t)} {dma_file(t, TENANT_DMA_FILE)} --report-ms {TENANT_REPORT_MS}",
+                       variant)
     try:
         return _experiment(ssh, t, variant, twin, capture, pid)
     except BaseException:
@@ -390,6 +446,13 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, capture, pid: int) ->
     evidence["gap_irq"] = gap_irq(regs, twin.line_high_ms(gap_from, gap_to) if twin is not None else None)
     # Descriptor fetches are DMA reads of memory that is no longer the tenant's: only a twin sees them.
     evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, gap_to) if twin is not None else None
+    evidence["canary"] = ("the next tenant's own memory, mapped at the dead tenant's IOVAs before it opened the device"
+                          if type1(t) else "the physical DMA window")
+    if type1(t) and twin is not None:
+        # Every DMA the device tried in the gap, translated or refused by the IOMMU (faults are what
+        # an unmapped IOVA looks like: harmless, but the device was not stopped).
+        evidence["gap_dma_writes"] = twin.dma_writes_between(gap_from, gap_to)
+        evidence["gap_iommu_faults"] = twin.iommu_faults_between(gap_from, gap_to)
     # What the device sent out on its backend while nobody owned it: memory read and leaked.
     evidence["gap_tx"] = capture.transmitted_between(gap_from, gap_to) if capture is not None else None
     evidence["reset_state"] = reset_state(t, one(tenant, "quiescence"), regs[-1])
@@ -403,7 +466,7 @@ def reset_check(ssh, t: TargetProfile) -> list[dict]:
     """The agent arms DMA and IRQ, issues VFIO_DEVICE_RESET and watches for 1 s (an error from the
     ioctl or a refused open is KernelRefused)."""
     return agent(ssh, f"vfio-hil-agent reset-check --device {t.dut_device} --compat {t.dut_compatible} "
-                      f"--window {t.dma_window} --watch-ms 1000", timeout=60)
+                      f"--window {window(t)} {dma_file(t, RESET_DMA_FILE)} --watch-ms 1000", timeout=60)
 
 
 def busy_bits(t: TargetProfile, quiescence: dict) -> dict:
@@ -431,6 +494,15 @@ def irq_armed(t: TargetProfile, quiescence: dict) -> bool:
 
 
 def dma_bled(evidence: dict) -> bool:
+    """No-IOMMU: the canary in the physical window changed. Type1 (see iova_bled): the device
+    tried DMA in the gap, as the twin saw it (writes, translated or refused; descriptor reads)."""
+    if "gap_dma_writes" in evidence:
+        return bool(evidence["gap_dma_writes"] or evidence["gap_dma_reads"])
+    return evidence["gap_check"]["changed"] > 0
+
+
+def iova_bled(evidence: dict) -> bool:
+    """Type1: stale DMA landed in the next tenant's own memory at the dead tenant's IOVAs."""
     return evidence["gap_check"]["changed"] > 0
 
 

@@ -47,6 +47,7 @@ def _run_dir() -> Path | None:
 def pytest_configure(config):
     config.addinivalue_line("markers", "vfio_id(template): the vfio-hil test id, formatted with the parameters")
     config.addinivalue_line("markers", "buses(*names): the buses ('platform', 'fsl-mc') whose suite has this check")
+    config.addinivalue_line("markers", "iommu(*modes): the IOMMU modes ('noiommu', 'type1') whose suite has this check")
     # `vfio-hil run` stops the suite with SIGTERM; as KeyboardInterrupt it unwinds the session, so
     # labgrid shuts QEMU down (what still runs afterwards is stopped by run.py, by process group).
     if _run_dir() is not None:
@@ -69,7 +70,9 @@ def pytest_collection_modifyitems(session, config, items):
     # on another bus it is not part of the suite, so it is neither run nor reported.
     bus = _bus_of_target()
     if bus:
-        other = [i for i in items if i.get_closest_marker("buses") and bus not in i.get_closest_marker("buses").args]
+        mode = os.environ.get("VFIO_HIL_IOMMU") or "noiommu"
+        other = [i for i in items if (i.get_closest_marker("buses") and bus not in i.get_closest_marker("buses").args)
+                 or (i.get_closest_marker("iommu") and mode not in i.get_closest_marker("iommu").args)]
         if other:
             config.hook.pytest_deselected(items=other)
             items[:] = [i for i in items if i not in other]

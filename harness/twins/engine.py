@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.errors import InfrastructureError
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestError
+from harness.twins.smmuv3 import IommuFault
 
 
 HISTORY = 200_000
@@ -69,8 +70,10 @@ class Twin:
 
 
 class TwinEngine:
-    def __init__(self, q: QtestClient, twin: Twin, lines: GicLines | None, log: EventLog):
-        self.q, self.twin, self.lines, self.log = q, twin, lines, log
+    def __init__(self, q: QtestClient, twin: Twin, lines: GicLines | None, log: EventLog, iommu=None):
+        """``iommu``: the twin sits behind an IOMMU (an smmuv3.Smmuv3Walker for its stream): every
+        address the device is given is then an IOVA, translated here before it touches memory."""
+        self.q, self.twin, self.lines, self.log, self.iommu = q, twin, lines, log, iommu
         self.lock = threading.Lock()     # one qtest conversation at a time
         self.shadow: dict[str, bytearray] = {}
         self.steps = 0
@@ -84,7 +87,8 @@ class TwinEngine:
         self.irq_edges: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
         self.dma_reads: deque[float] = deque(maxlen=HISTORY)   # host monotonic s of every logged DMA read
         self.msis: deque[float] = deque(maxlen=HISTORY)        # ... and of every MSI written by msi_write
-        self.dma_writes: deque[float] = deque(maxlen=HISTORY)  # ... and of every dma_write
+        self.dma_writes: deque[float] = deque(maxlen=HISTORY)  # ... and of every dma_write (tried)
+        self.iommu_faults: deque[float] = deque(maxlen=HISTORY)  # ... and of every access the IOMMU refused
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
@@ -139,27 +143,63 @@ class TwinEngine:
         self.shadow[window][offset:offset + len(data)] = data
         self.q.write(self.twin.windows[window][0] + offset, data)
 
+    def _translated(self, addr: int, size: int, write: bool, what: str) -> list[tuple[int, int, int]] | None:
+        """[(pa, offset, length)] of an access at ``addr`` (an IOVA behind an IOMMU, else physical);
+        None if the IOMMU refused it: logged as an "iommu_fault" and dropped, as the SMMU aborts
+        the transaction (what an unmapped IOVA looks like: harmless, but the device tried)."""
+        if self.iommu is None:
+            return [(addr, 0, size)]
+        try:
+            return self.iommu.translate(addr, size, write)
+        except IommuFault as exc:
+            self.iommu_faults.append(time.monotonic())
+            self.log.add("iommu_fault", iova=hex(exc.iova), access="write" if write else "read", bytes=size,
+                         what=what, reason=exc.reason)
+            return None
+
+    def _write(self, addr: int, data: bytes, what: str) -> bool:
+        segments = self._translated(addr, len(data), True, what)
+        for pa, off, n in segments or ():
+            self.q.write(pa, data[off:off + n])
+        return segments is not None
+
+    def _read(self, addr: int, size: int, what: str) -> bytes:
+        """A faulted read returns zeros (the twin sees an empty descriptor and polls on)."""
+        segments = self._translated(addr, size, False, what)
+        if segments is None:
+            return bytes(size)
+        return b"".join(self.q.read(pa, n) for pa, _, n in segments)
+
+    def _where(self, addr: int) -> dict:
+        return {"addr": hex(addr)} if self.iommu is None else {"iova": hex(addr)}
+
     def dma_write(self, addr: int, data: bytes, what: str) -> None:
-        self.q.write(addr, data)
         self.dma_writes.append(time.monotonic())
-        self.log.add("dma", addr=hex(addr), bytes=len(data), what=what)
+        if self._write(addr, data, what):
+            self.log.add("dma", **self._where(addr), bytes=len(data), what=what)
 
     def dma_read(self, addr: int, size: int) -> bytes:
-        return self.q.read(addr, size)
+        return self._read(addr, size, "dma read")
 
     def dma_read_logged(self, addr: int, size: int, what: str) -> bytes:
         """A DMA read the device makes of its owner's memory (a descriptor fetch): logged and
         timed, because after the owner's death it reads memory that is no longer the owner's."""
         self.dma_reads.append(time.monotonic())
-        self.log.add("dma_read", addr=hex(addr), bytes=size, what=what)
-        return self.q.read(addr, size)
+        self.log.add("dma_read", **self._where(addr), bytes=size, what=what)
+        return self._read(addr, size, what)
 
     def msi_write(self, addr: int, data: int, what: str) -> None:
-        """An MSI: a 32-bit DMA write of ``data`` to ``addr`` (the GIC ITS's doorbell), timed, so
-        that the suite can count what the device signalled while nobody owned it."""
-        self.q.writel(addr, data)
+        """An MSI: a 32-bit DMA write of ``data`` to ``addr`` (the GIC ITS's doorbell, an IOVA behind
+        an IOMMU), timed, so that the suite can count what the device signalled while nobody owned it."""
         self.msis.append(time.monotonic())
-        self.log.add("msi", addr=hex(addr), data=data, what=what)
+        segments = self._translated(addr, 4, True, what)
+        if segments is not None:
+            self.q.writel(segments[0][0], data)     # one 32-bit store: the doorbell is a register
+            self.log.add("msi", **self._where(addr), data=data, what=what)
+
+    def iommu_faults_between(self, start: float, end: float) -> int:
+        """How many of the device's accesses the IOMMU refused between host monotonic ``start`` and ``end``."""
+        return self._count_between(self.iommu_faults, start, end)
 
     def dma_reads_between(self, start: float, end: float) -> int:
         """How many logged DMA reads the device made between host monotonic ``start`` and ``end``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from harness.twins.dt import DtBuilder, dump_machine_dtb, u32s
 from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.smmuv3 import Smmuv3Walker
 from harness.twins.flexrm import FlexrmTwin
 from harness.twins import fslmc
 from harness.twins.fslmc_dt import add_fslmc_node
@@ -89,8 +91,18 @@ def layout(target: TargetProfile) -> tuple[int, int, int]:
     return base, wbase, wbase + wsize
 
 
+SMMU_COMPATIBLE = "arm,smmu-v3"
+
+
+def machine_options(target: TargetProfile) -> list[str]:
+    """QEMU -machine options the run's IOMMU mode adds to the environment's machine (QEMU merges
+    repeated -machine options): type1 puts virt's SMMUv3 in front of the twin."""
+    return ["iommu=smmuv3"] if target.iommu_mode == "type1" else []
+
+
 def build_dtb(target: TargetProfile, out: Path) -> Path:
-    """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM."""
+    """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM;
+    in type1 mode the twin's node sits behind the SMMUv3 (``iommus = <&smmu SID>``)."""
     if target.twin == "fslmc":
         return _build_fslmc_dtb(target, out)
     if target.twin not in SHAPES:
@@ -98,13 +110,32 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
                                  f"known: {', '.join(SHAPES)}")
     shape = SHAPES[target.twin]
     q = target.qemu_settings()
-    blob = dump_machine_dtb(q["binary"], ["-M", q["machine"], "-cpu", q["cpu"], "-m", str(q["memory"])])
+    machine = ",".join([q["machine"], *machine_options(target)])
+    blob = dump_machine_dtb(q["binary"], ["-M", machine, "-cpu", q["cpu"], "-m", str(q["memory"])])
     base, _, end = layout(target)
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
-    add_twin_node(b, shape, target.dut_device.split(".", 1)[1], base)
+    path = add_twin_node(b, shape, target.dut_device.split(".", 1)[1], base)
+    if target.iommu_mode == "type1":
+        # QEMU 7.2 always makes the SMMUv3 node for iommu=smmuv3 and gives it a phandle of its own.
+        smmu = b.find_compatible(SMMU_COMPATIBLE)
+        if smmu is None:
+            raise TargetProfileError(f"{target.source_file}: QEMU's tree for -M {machine} has no {SMMU_COMPATIBLE} "
+                                     f"node: this QEMU cannot put an SMMUv3 in front of the twin")
+        b.set(path, "iommus", u32s([b.phandle(smmu), int(target.iommu_sid, 16)]))
     out.write_bytes(b.blob())
     return out
+
+
+def smmu_base(dtb: Path) -> int:
+    """Where the tree says the SMMUv3's registers are (virt: 0x9050000)."""
+    import libfdt
+
+    fdt = libfdt.Fdt(dtb.read_bytes())
+    off = fdt.node_offset_by_compatible(-1, SMMU_COMPATIBLE)
+    reg = fdt.getprop(off, "reg")
+    cells = struct.unpack(">4I", bytes(reg)[:16])
+    return cells[0] << 32 | cells[1]
 
 
 def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
@@ -174,8 +205,10 @@ class TwinPlan:
     dtb: Path
     sockdir: QtestSocketDir
 
+    machine: list = attrs.field(factory=list)     # -machine options of the run's IOMMU mode
+
     def qemu_args(self) -> str:
-        return " ".join(self.sockdir.qemu_args())
+        return " ".join([*self.sockdir.qemu_args(), *(f"-machine {m}" for m in self.machine)])
 
     def close(self) -> None:
         self.sockdir.close()
@@ -183,7 +216,7 @@ class TwinPlan:
 
 def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
     run_dir.mkdir(parents=True, exist_ok=True)
-    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir())
+    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir(), machine_options(target))
 
 
 class RunningTwin:
@@ -202,7 +235,11 @@ class RunningTwin:
         tx = (lambda frame: self.rx.sendto(frame, ("127.0.0.1", dut_peer_port))) if dut_peer_port else None
         twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")),
                          tx_sink=tx, dma_window=(wbase, wend - wbase), dpl_child=not target.dut_create)
-        self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path)).start()
+        walker = None
+        if target.iommu_mode == "type1":      # every address the device is given is an IOVA of its stream
+            walker = Smmuv3Walker(self.q.readl, self.q.read, smmu_base(Path(log_path).parent / "twin.dtb"),
+                                  int(target.iommu_sid, 16))
+        self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path), iommu=walker).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.
         fault = os.environ.get("VFIO_HIL_TWIN_FAULT", "")
@@ -235,6 +272,11 @@ class RunningTwin:
         """How many DMA writes the twin made between host monotonic times."""
         self.check_alive()
         return self.engine.dma_writes_between(start, end)
+
+    def iommu_faults_between(self, start: float, end: float) -> int:
+        """How many of the twin's DMA accesses the IOMMU refused between host monotonic times."""
+        self.check_alive()
+        return self.engine.iommu_faults_between(start, end)
 
     def msis_between(self, start: float, end: float) -> int:
         """How many MSIs the twin's device sent (engine.msi_write) between host monotonic times."""

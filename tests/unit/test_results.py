@@ -114,3 +114,9 @@ def test_pytest_exit_1_with_results_is_an_ordinary_run():
     doc = {"suite_rc": 1, "planned_written": True, "tests": [*PASSED, {"id": "reset.ioctl", "verdict": "fail"}]}
     assert exit_code(doc) == 1 and results.unfinished(doc) is None
     assert exit_code({"suite_rc": 0, "planned_written": True, "tests": PASSED}) == 0
+
+
+def test_iova_bleed_rests_on_its_variants_control():
+    from harness.results import control_of
+
+    assert control_of("teardown.sigkill.iova_bleed") == "control.null_reset.sigkill"

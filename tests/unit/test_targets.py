@@ -92,3 +92,25 @@ def test_objects_the_harness_assigns_must_be_fsl_mc_objects_and_never_a_containe
         load_profile(_profile(tmp_path, dut_create=["dpio.1", "dprc.3"]))
     with pytest.raises(TargetProfileError, match="not fsl-mc objects"):
         load_profile(_profile(tmp_path, dut_create=["dpio1"]))
+
+
+def test_iommu_modes_default_first_and_a_run_picks_one():
+    t = get_target("qemu-seattle")
+    assert t.iommu_modes == ["noiommu", "type1"] and t.iommu_mode == "noiommu"
+    assert t.for_iommu("type1").iommu_mode == "type1"
+    assert t.for_iommu(None).iommu_mode == "noiommu"
+
+
+def test_a_mode_the_target_lacks_is_a_usage_error():
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="iommu_modes") as exc:
+        get_target("qemu-highbank").for_iommu("type1")
+    assert exc.value.exit_code == 2
+
+
+def test_type1_needs_a_twin_and_its_stream_id(tmp_path):
+    with pytest.raises(TargetProfileError, match="iommu_sid"):
+        load_profile(_profile(tmp_path, iommu_modes=["noiommu", "type1"]))
+    with pytest.raises(TargetProfileError, match="iommu_modes"):
+        load_profile(_profile(tmp_path, iommu_modes=["iommu"]))
