@@ -31,6 +31,10 @@ def qemu_targets() -> list:
     return out
 
 
+def _mode(target) -> str:
+    return "" if target.iommu_mode == "noiommu" else f"-{target.iommu_mode}"
+
+
 def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", spec).strip("-")
 
@@ -77,11 +81,13 @@ def run_matrix(args, say=print) -> int:
     if not targets:
         raise UsageError("no QEMU target with a device under test in targets/")
     out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))
-    cells = [(spec_text, spec, target, out / f"{target.name}-{_slug(spec_text)}")
+    # Every IOMMU mode a target has is a row of its own (type1 behind the SMMUv3, as well as no-IOMMU).
+    targets = [t.for_iommu(mode) for t in targets for mode in t.iommu_modes]
+    cells = [(spec_text, spec, target, out / f"{target.name}{_mode(target)}-{_slug(spec_text)}")
              for spec_text, spec in zip(specs, parsed) for target in targets]
     _refuse_stale(out, [cell for *_, cell in cells])
     out.mkdir(parents=True, exist_ok=True)
-    say(f"matrix: {', '.join(t.name for t in targets)} x {', '.join(specs)} into {out}")
+    say(f"matrix: {', '.join(t.name + _mode(t) for t in targets)} x {', '.join(specs)} into {out}")
     rc, dirs = 0, []
     for spec_text, spec, target, cell in cells:
         try:

@@ -23,7 +23,8 @@ from pathlib import Path
 import attrs
 import yaml
 
-from harness.errors import UsageError
+from harness.errors import UsageError, VfioHilError
+from harness.targets import get_target
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "patches" / "mutants.yaml"
@@ -65,7 +66,14 @@ def load_rows(path: Path = DATA) -> tuple[str, list[Row]]:
         patch = path.parent / r["patch"] if r.get("patch") else None
         if patch is not None and not patch.is_file():
             raise UsageError(f"{where}: no patch {patch}")
+        target, _, mode = r["target"].partition("/")
+        try:
+            get_target(target).for_iommu(mode or None)
+        except VfioHilError as exc:
+            raise UsageError(f"{where}: target {r['target']!r}: {exc}") from None
         name = patch.stem if patch else "policy-" + r["policy"].replace("=", "-").replace(",", "_")
+        if "/" in r["target"]:          # a target in another IOMMU mode (qemu-seattle/type1)
+            name += "-" + r["target"].split("/", 1)[1]
         rows.append(Row(name, r["target"], r["action"], patch, r.get("policy"), r.get("finding"),
                         r.get("expect", "fail")))
     return doc["kernel"], rows
@@ -123,7 +131,8 @@ def table(kernel: str, results: list[tuple[Row, str, dict]]) -> str:
 
 def _run(hil: str, row: Row | None, target: str, kernel: str, out: Path) -> int:
     from harness import proc
-    argv = [hil, "run", "--target", target, "--kernel", kernel, "--out", str(out)]
+    name, _, mode = target.partition("/")       # qemu-seattle/type1: that target with --iommu type1
+    argv = [hil, "run", "--target", name, "--kernel", kernel, "--out", str(out)] + (["--iommu", mode] if mode else [])
     env = {}
     if row is not None and row.patch:
         argv += ["--kernel-patch", str(row.patch)]
@@ -153,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     hil = str(Path(sys.executable).with_name("vfio-hil"))
     base, broken, broken_targets, results = {}, [], set(), []
     for target in dict.fromkeys(r.target for r in rows):
-        rc = _run(hil, None, target, kernel, args.out / f"unpatched-{target}")
-        base[target] = verdicts(args.out / f"unpatched-{target}")
+        unpatched = args.out / f"unpatched-{target.replace('/', '-')}"
+        rc = _run(hil, None, target, kernel, unpatched)
+        base[target] = verdicts(unpatched)
         print(f"mutants: {target} unpatched: exit {rc}, {len(base[target])} verdicts", flush=True)
         if rc not in (0, 1):
             broken.append(f"unpatched {target} (exit {rc})")

@@ -36,7 +36,10 @@ class Run:
 
     @property
     def target(self) -> str:
-        return self.header["target"]
+        """The target, with the IOMMU mode when it is not no-IOMMU (qemu-seattle/type1): a type1 run
+        is a row of its own in every report."""
+        mode = self.header.get("iommu", "noiommu")
+        return self.header["target"] if mode == "noiommu" else f"{self.header['target']}/{mode}"
 
     @property
     def kernel(self) -> dict:

@@ -13,7 +13,7 @@ def test_the_shipped_list_names_existing_patches_and_known_targets():
 
     kernel, rows = mutants.load_rows()
     assert kernel.startswith("debian:")
-    assert {r.target for r in rows} <= set(available_targets())
+    assert {r.target.split("/")[0] for r in rows} <= set(available_targets())
     assert len({r.name for r in rows}) == len(rows)
     # every action of the XGBE and FlexRM handlers has a row (issue 10, section 5)
     names = " ".join(r.name for r in rows)
@@ -82,3 +82,11 @@ def test_twin_policies_parse_and_a_bad_one_names_the_variable():
         twin_policy("swr_completes=maybe")
     with pytest.raises(TargetProfileError, match="VFIO_HIL_TWIN_POLICY: the xgbe twin has no such policy"):
         make_twin("xgbe", 0x7e000000, None, {"no_such_policy": True})
+
+
+def test_a_row_in_a_mode_its_target_lacks_is_named(tmp_path):
+    (tmp_path / "x.patch").write_text("")
+    (tmp_path / "m.yaml").write_text("kernel: debian:6.1\nrows:\n"
+                                     "  - {patch: x.patch, target: qemu-highbank/type1, action: a}\n")
+    with pytest.raises(UsageError, match=r"rows\[0\].*qemu-highbank/type1.*iommu_modes"):
+        mutants.load_rows(tmp_path / "m.yaml")
