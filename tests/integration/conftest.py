@@ -88,21 +88,21 @@ PATCHES = Path(__file__).resolve().parent.parent / "patches"
 
 @pytest.fixture(scope="session")
 def suite_runs(tmp_path_factory):
-    """run(target_name, kernel_spec, patch_name=None) -> results document; each combination runs
-    the suite once per session (several tests judge the same run)."""
+    """run(target_name, kernel_spec, patch_name=None, iommu=None) -> results document; each
+    combination runs the suite once per session (several tests judge the same run)."""
     from harness.artifacts import build_artifacts
     from harness.kernel.spec import parse_kernel_spec
     from harness.run import run_suite
 
     done: dict = {}
 
-    def run(target_name: str, kernel: str = "debian:6.1", patch: str | None = None) -> dict:
-        key = (target_name, kernel, patch)
+    def run(target_name: str, kernel: str = "debian:6.1", patch: str | None = None, iommu: str | None = None) -> dict:
+        key = (target_name, kernel, patch, iommu)
         if key not in done:
-            target = get_target(target_name)
+            target = get_target(target_name).for_iommu(iommu)
             art = build_artifacts(target, parse_kernel_spec(kernel), [PATCHES / patch] if patch else [])
             # Relative, as `make matrix` passes it: every path handed to labgrid must survive that.
-            out = Path(os.path.relpath(tmp_path_factory.mktemp(f"{target_name}-{patch or 'unpatched'}")))
+            out = Path(os.path.relpath(tmp_path_factory.mktemp(f"{target_name}-{iommu or 'default'}-{patch or 'unpatched'}")))
             done[key] = {**run_suite(target, art, out, say=lambda m: None), "dir": out}
         return done[key]
     return run
