@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
 from pathlib import Path
 
@@ -129,13 +128,12 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
 
 def smmu_base(dtb: Path) -> int:
     """Where the tree says the SMMUv3's registers are (virt: 0x9050000)."""
-    import libfdt
-
-    fdt = libfdt.Fdt(dtb.read_bytes())
-    off = fdt.node_offset_by_compatible(-1, SMMU_COMPATIBLE)
-    reg = fdt.getprop(off, "reg")
-    cells = struct.unpack(">4I", bytes(reg)[:16])
-    return cells[0] << 32 | cells[1]
+    b = DtBuilder(dtb.read_bytes())
+    path = b.find_compatible(SMMU_COMPATIBLE)
+    if path is None:
+        raise TargetProfileError(f"{dtb}: no {SMMU_COMPATIBLE} node, yet the run is in type1 mode")
+    reg = bytes(b.fdt.getprop(b.fdt.path_offset(path), "reg"))
+    return int.from_bytes(reg[:4 * b.addr_cells], "big")
 
 
 def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
