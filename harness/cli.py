@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "with --matrix, the directory of the matrix and its runs")
     p.add_argument("--iommu", choices=["noiommu", "type1"], default=None,
                    help="how vfio reaches the device: noiommu (every address physical) or type1 behind an "
-                        "IOMMU (a twin target: QEMU's SMMUv3); default: the target's first iommu_modes entry")
+                        "IOMMU (a twin target: QEMU's SMMUv3); default: the target's first iommu_modes entry. "
+                        "With --matrix: only that mode's rows (default: every mode of every target)")
     p.add_argument("--matrix", action="store_true",
                    help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
                         "the removal-impact matrix")

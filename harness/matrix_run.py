@@ -82,7 +82,11 @@ def run_matrix(args, say=print) -> int:
         raise UsageError("no QEMU target with a device under test in targets/")
     out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))
     # Every IOMMU mode a target has is a row of its own (type1 behind the SMMUv3, as well as no-IOMMU).
-    targets = [t.for_iommu(mode) for t in targets for mode in t.iommu_modes]
+    # (--iommu MODE: only that mode's rows, of the targets that have it.)
+    only = getattr(args, "iommu", None)
+    targets = [t.for_iommu(mode) for t in targets for mode in t.iommu_modes if only in (None, mode)]
+    if not targets:
+        raise UsageError(f"no target of this matrix has IOMMU mode {only}")
     cells = [(spec_text, spec, target, out / f"{target.name}{_mode(target)}-{_slug(spec_text)}")
              for spec_text, spec in zip(specs, parsed) for target in targets]
     _refuse_stale(out, [cell for *_, cell in cells])

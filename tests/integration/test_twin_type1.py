@@ -32,3 +32,12 @@ def test_amd_xgbe_handler_behind_the_smmu(suite_runs):
     dma = [e for e in events if e["kind"] == "dma"]
     assert dma and all("iova" in e for e in dma), dma[:3]
     assert any(e["kind"] == "iommu_fault" for e in events)
+
+
+@pytest.mark.mutant     # make mutant-tests (a patched kernel): also a `make mutants` row
+def test_without_the_swr_the_stale_dma_lands_in_the_next_tenants_memory(suite_runs):
+    tests = {t["id"]: t for t in suite_runs("qemu-seattle", "debian:6.1", "amdxgbe-reset-no-swr.patch",
+                                            iommu="type1")["tests"]}
+    for x in VARIANTS:
+        t = tests[f"teardown.{x}.iova_bleed"]
+        assert t["verdict"] == "fail" and "next tenant's own memory" in t["reason"], t
