@@ -267,3 +267,14 @@ def test_matrix_fslmc_a_refused_eventfd_is_not_called_bleed(tmp_path):
                         "the kernel refused the tenant's eventfd: {'errno': 19} (see the kernel log)")]
     cell = cells_for(load_run(result_dir(tmp_path / "r", tests, planned=[t.id for t in tests], header=header)))["effective"]
     assert cell.text.startswith("not measured: the kernel refused the tenant in 1 of 2 checks"), cell
+
+
+def test_a_type1_run_is_a_row_of_its_own(tmp_path):
+    import json
+    plain = load_run(full_run(tmp_path / "plain"))
+    t1_dir = full_run(tmp_path / "t1")
+    (t1_dir / "run.json").write_text(json.dumps({**HEADER, "iommu": "type1", "started": "2026-12-06T00:00:00Z"}))
+    t1 = load_run(t1_dir)
+    assert t1.target == "qemu-highbank/type1" and plain.target == "qemu-highbank"
+    m = build_matrix([plain, t1])
+    assert m.targets == ["qemu-highbank", "qemu-highbank/type1"] and not m.superseded
