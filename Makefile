@@ -57,6 +57,7 @@ bench: setup
 	$(PY) benchmarks/report_times.py
 	$(PY) benchmarks/mc_latency.py
 	$(PY) benchmarks/smmu_walk.py
+	$(PY) benchmarks/twin_latency_iommu.py
 
 doctor: setup
 	$(HIL) doctor

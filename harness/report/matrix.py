@@ -173,7 +173,9 @@ def necessary(run: Run) -> Cell:
         firsts = [f for f in firsts if f is not None and f >= 0]
         first = f", the next tenant got an IRQ within {max(firsts)} ms" if firsts else ""
         span = f"{min(bytes_)}" if min(bytes_) == max(bytes_) else f"{min(bytes_)}-{max(bytes_)}"
-        return Cell(f"yes: without it {span} DMA bytes hit freed memory{_rate(controls)}{first}", "good")
+        where = ("the next tenant's own memory at the dead tenant's IOVAs" if run.header.get("iommu") == "type1"
+                 else "freed memory")
+        return Cell(f"yes: without it {span} DMA bytes hit {where}{_rate(controls)}{first}", "good")
     failed = [_CONTROL.match(t.id).group(1) for t in controls if t.verdict is Verdict.FAIL]
     if failed:
         return Cell(f"not shown: no bleed without the handler in {', '.join(failed)}", "unknown")
