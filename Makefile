@@ -26,7 +26,8 @@ test: setup
 mutant-tests: setup
 	$(PY) -m pytest -ra -m mutant tests
 
-# The removal-impact matrix: every QEMU target on debian:6.1, debian:6.12 and debian:sid, each run
+# The removal-impact matrix: every QEMU target, each of its IOMMU modes a row (no-IOMMU, and type1
+# behind the SMMUv3 where the profile lists it), on debian:6.1, debian:6.12 and debian:sid, each run
 # with its four reports, then matrix.md/.html in reports/matrix/latest. Exit code 1
 # (some verdict is not pass, e.g. 6.1's reset.required_override) still leaves a
 # complete matrix, so it is accepted; 2 (bad input) and 3 (infrastructure) are not.
