@@ -26,3 +26,22 @@ def report(name: str, title: str, samples_ms: list[float], **extra) -> dict:
         print(f"| {k.removesuffix('_ms')} | {record[k]} |")
     print(f"\n(written to {out})")
     return record
+
+
+SWR_DEADLINE_S = 5.0
+
+
+def swr_reaction_ms(engine, dma_mr: int) -> float:
+    """Write DMA_MR.SWR (at ``dma_mr``) as a guest store would land, and time (ms) until the XGBE
+    twin has reset the device and cleared the bit; the deadline ends the benchmark."""
+    q = engine.q
+    with engine.lock:
+        q.writel(dma_mr, 1)
+    started, deadline = time.perf_counter(), time.monotonic() + SWR_DEADLINE_S
+    while True:
+        with engine.lock:
+            if not q.readl(dma_mr) & 1:
+                return (time.perf_counter() - started) * 1000
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the twin did not clear DMA_MR.SWR within {SWR_DEADLINE_S} s")
+        time.sleep(0.0001)      # a guest polls too; without a pause this loop would starve the engine

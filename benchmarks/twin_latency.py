@@ -16,10 +16,9 @@ import time
 
 from harness.twins.bare import bare_virt_twin
 from harness.twins.xgbe import XgbeTwin
-from latency import report
+from latency import report, swr_reaction_ms
 
 XGMAC, XPCS = 0x50000000, 0x50080000
-WAIT_DEADLINE_S = 5.0
 
 
 def main() -> int:
@@ -27,22 +26,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=500)
     args = ap.parse_args()
     with bare_virt_twin(XgbeTwin(XGMAC, XPCS, [40, 41], swr_latency_s=0.0)) as (engine, _):
-        q = engine.q
-        samples = []
         steps0, t0 = engine.steps, time.monotonic()
-        for _ in range(args.samples):
-            with engine.lock:
-                q.writel(XGMAC + 0x3000, 1)
-            started = time.perf_counter()
-            deadline = time.monotonic() + WAIT_DEADLINE_S
-            while True:
-                with engine.lock:
-                    if not q.readl(XGMAC + 0x3000) & 1:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the twin did not clear DMA_MR.SWR within {WAIT_DEADLINE_S} s")
-                time.sleep(0.0001)      # a guest polls too; without a pause this loop would starve the engine
-            samples.append((time.perf_counter() - started) * 1000)
+        samples = [swr_reaction_ms(engine, XGMAC + 0x3000) for _ in range(args.samples)]
         steps_per_s = (engine.steps - steps0) / (time.monotonic() - t0)
     record = report("twin_latency", "twin reaction to a register write (XGBE DMA_MR.SWR)", samples,
                     engine_steps_per_s=round(steps_per_s))

@@ -22,13 +22,12 @@ from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.smmuv3 import Smmuv3Walker
 from harness.twins.xgbe import CH_IER, CH_RCR, CH_RDLR_HI, CH_RDLR_LO, CH_RDRLR, SR_RI, XgbeTwin
-from latency import report
+from latency import report, swr_reaction_ms
 from smmu_walk import IOVA, RAM, SID, SMMU, lay_tables
 
 XGMAC, XPCS = 0x50000000, 0x50080000
 CH0 = XGMAC + 0x3100
 RING_PA = RAM + 0x1000000            # where smmu_walk's tables map IOVA 0xc0000000
-DEADLINE_S = 5.0
 
 
 def arm_rx(q, base: int) -> None:
@@ -55,17 +54,7 @@ def measure(iommu: bool, samples: int) -> tuple[list[float], float, int]:
                 with engine.lock:
                     arm_rx(q, IOVA if iommu else RING_PA)
                 time.sleep(0.01)                      # a few steps of DMA through the ring
-                with engine.lock:
-                    q.writel(XGMAC + 0x3000, 1)
-                started, deadline = time.perf_counter(), time.monotonic() + DEADLINE_S
-                while True:
-                    with engine.lock:
-                        if not q.readl(XGMAC + 0x3000) & 1:
-                            break
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"the twin did not clear DMA_MR.SWR within {DEADLINE_S} s")
-                    time.sleep(0.0001)
-                out.append((time.perf_counter() - started) * 1000)
+                out.append(swr_reaction_ms(engine, XGMAC + 0x3000))
             engine.check_alive()
             steps_per_s = (engine.steps - steps0) / (time.monotonic() - t0)
             dma = engine.log.counts.get("dma", 0)
