@@ -144,9 +144,8 @@ def cmd_run(args) -> int:
     if args.out:
         refuse_stale_out(Path(args.out))     # before a build: a refusal must cost nothing
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
-    mode = "" if target.iommu_mode == target.iommu_modes[0] else f"-{target.iommu_mode}"
     out = Path(args.out or REPORTS_DIR / "runs" /
-               f"{target.name}{mode}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
+               f"{target.name}{target.mode_suffix}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
         doc = run_suite(target, art, out, say=_say)
     except RunInterrupted as stop:     # what it measured is kept; exit_code says 3 (interrupted)

@@ -31,10 +31,6 @@ def qemu_targets() -> list:
     return out
 
 
-def _mode(target) -> str:
-    return "" if target.iommu_mode == "noiommu" else f"-{target.iommu_mode}"
-
-
 def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", spec).strip("-")
 
@@ -87,11 +83,11 @@ def run_matrix(args, say=print) -> int:
     targets = [t.for_iommu(mode) for t in targets for mode in t.iommu_modes if only in (None, mode)]
     if not targets:
         raise UsageError(f"no target of this matrix has IOMMU mode {only}")
-    cells = [(spec_text, spec, target, out / f"{target.name}{_mode(target)}-{_slug(spec_text)}")
+    cells = [(spec_text, spec, target, out / f"{target.name}{target.mode_suffix}-{_slug(spec_text)}")
              for spec_text, spec in zip(specs, parsed) for target in targets]
     _refuse_stale(out, [cell for *_, cell in cells])
     out.mkdir(parents=True, exist_ok=True)
-    say(f"matrix: {', '.join(t.name + _mode(t) for t in targets)} x {', '.join(specs)} into {out}")
+    say(f"matrix: {', '.join(t.name + t.mode_suffix for t in targets)} x {', '.join(specs)} into {out}")
     rc, dirs = 0, []
     for spec_text, spec, target, cell in cells:
         try:

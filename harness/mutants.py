@@ -72,8 +72,8 @@ def load_rows(path: Path = DATA) -> tuple[str, list[Row]]:
         except VfioHilError as exc:
             raise UsageError(f"{where}: target {r['target']!r}: {exc}") from None
         name = patch.stem if patch else "policy-" + r["policy"].replace("=", "-").replace(",", "_")
-        if "/" in r["target"]:          # a target in another IOMMU mode (qemu-seattle/type1)
-            name += "-" + r["target"].split("/", 1)[1]
+        if mode:                        # a target in another IOMMU mode (qemu-seattle/type1)
+            name += "-" + mode
         rows.append(Row(name, r["target"], r["action"], patch, r.get("policy"), r.get("finding"),
                         r.get("expect", "fail")))
     return doc["kernel"], rows

@@ -181,8 +181,17 @@ class TargetProfile:
     twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+$")))
     source_file: Path | None = attrs.field(default=None, eq=False)
-    # The run's mode, one of iommu_modes (not a YAML field: for_iommu() sets it).
-    iommu_mode: str = attrs.field(default="noiommu")
+    # The run's mode, one of iommu_modes (not a YAML field: the first of them, or what for_iommu() picks).
+    iommu_mode: str = attrs.field()
+
+    @iommu_mode.default
+    def _default_iommu_mode(self) -> str:
+        return self.iommu_modes[0]
+
+    @property
+    def mode_suffix(self) -> str:
+        """What a run's name carries for its IOMMU mode: nothing for no-IOMMU, else "-type1"."""
+        return "" if self.iommu_mode == "noiommu" else f"-{self.iommu_mode}"
 
     def for_iommu(self, mode: str | None) -> "TargetProfile":
         """This profile for a run in IOMMU ``mode`` (None: the profile's default, its first mode)."""
@@ -229,7 +238,7 @@ def load_profile(path: Path) -> TargetProfile:
     if missing:
         raise TargetProfileError(f"{path}: missing field(s) {', '.join(missing)}")
     try:
-        profile = TargetProfile(**data, source_file=path, iommu_mode=(data.get("iommu_modes") or ["noiommu"])[0])
+        profile = TargetProfile(**data, source_file=path)
     except (TypeError, ValueError) as exc:
         raise TargetProfileError(f"{path}: {exc}") from exc
     if profile.name != path.stem:

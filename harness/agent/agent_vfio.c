@@ -130,9 +130,7 @@ void agent_vfio_init(struct agent_vfio_device *dev, const char *name)
 
 int agent_vfio_open(const char *name, struct agent_vfio_device *dev)
 {
-	memset(dev, 0, sizeof(*dev));
-	snprintf(dev->name, sizeof(dev->name), "%s", name);
-	dev->container_fd = dev->group_fd = dev->device_fd = dev->iommufd = -1;
+	agent_vfio_init(dev, name);
 	if (getenv("AGENT_VFIO_PATH") && !strcmp(getenv("AGENT_VFIO_PATH"), "cdev")) {
 #ifdef VFIO_DEVICE_BIND_IOMMUFD
 		return open_cdev_path(name, dev);

@@ -63,7 +63,9 @@ def iommu_attach(ssh, t: TargetProfile) -> dict:
     out = {"allow_unsafe_interrupts": before, "first": first, "finding": None}
     if any(e.get("event") == "iommu_attach" for e in first):
         return out
-    refused = kernel_refusal(first) or {}
+    refused = kernel_refusal(first)
+    if refused is None:                  # the agent failed for a reason of the lab's, not the kernel's
+        raise InfrastructureError(f"`vfio-hil-agent iommu-attach --device {t.dut_device}` failed: {first}")
     if refused.get("errno") != 1:        # EPERM is the isolated-MSI rule; anything else is a refusal of its own
         raise KernelRefused(f"the kernel refused to attach {t.dut_device}'s group to a type1 container: {first}")
     ssh.run_check(f"echo 1 > {UNSAFE_INTERRUPTS_PARAM}")

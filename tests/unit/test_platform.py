@@ -178,3 +178,37 @@ def test_tx_wiring_and_leak():
         platform.check_tx_wiring(seattle, {"armed": {"transmits": False}})
     with pytest.raises(InfrastructureError, match="transmits=True"):
         platform.check_tx_wiring(T, {"armed": {"transmits": True}})  # Highbank's profile: no TX watched
+
+
+class _AttachSsh:
+    """The target as iommu_attach sees it: each iommu-attach answers the next of ``attaches``."""
+
+    def __init__(self, *attaches):
+        self.attaches, self.commands = list(attaches), []
+
+    def run(self, cmd, timeout=30):
+        self.commands.append(cmd)
+        return (self.attaches.pop(0), [], 0) if "iommu-attach" in cmd else ([], [], 0)
+
+    def run_check(self, cmd, timeout=30):
+        self.commands.append(cmd)
+        return ["N"]
+
+
+def test_iommu_attach_separates_the_msi_rule_a_kernel_refusal_and_a_broken_lab():
+    import json
+
+    ok = [json.dumps({"event": "iommu_attach", "device": "d", "noiommu": False})]
+    eperm = [json.dumps({"event": "check_failed", "expr": "ioctl(dev->container_fd, VFIO_SET_IOMMU)", "errno": 1})]
+    ebusy = [json.dumps({"event": "check_failed", "expr": "ioctl(dev->container_fd, VFIO_SET_IOMMU)", "errno": 16})]
+    t1 = get_target("qemu-seattle").for_iommu("type1")
+    assert platform.iommu_attach(_AttachSsh(ok), t1)["finding"] is None
+    ssh = _AttachSsh(eperm, ok)
+    out = platform.iommu_attach(ssh, t1)
+    assert "allow_unsafe_interrupts=1" in out["finding"] and any("echo 1 >" in c for c in ssh.commands)
+    with pytest.raises(platform.KernelRefused, match="still refused"):
+        platform.iommu_attach(_AttachSsh(eperm, eperm), t1)
+    with pytest.raises(platform.KernelRefused, match="refused to attach"):
+        platform.iommu_attach(_AttachSsh(ebusy), t1)
+    with pytest.raises(InfrastructureError, match="iommu-attach"):
+        platform.iommu_attach(_AttachSsh(["sh: vfio-hil-agent: not found"]), t1)
