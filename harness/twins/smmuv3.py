@@ -10,7 +10,8 @@ what the kernel wrote into guest memory, as the hardware would (Arm IHI 0070, SM
     TTB0 -> stage-1 VMSAv8-64 LPAE tables, 4 KiB granule, 1 GiB and 2 MiB blocks
 
 Layouts as the kernel writes them: drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.h (STRTAB_*,
-CTXDESC_*) and drivers/iommu/io-pgtable-arm.c (ARM_LPAE_PTE_*). Approximations (the twins'
+CTXDESC_*) and drivers/iommu/io-pgtable-arm.c (ARM_LPAE_PTE_*; the table walk itself is
+lpae.walk_stage1, shared with the SMMUv2 walker). Approximations (the twins'
 README lists them): only stage 1 with a 4 KiB granule; no stage 2, no 52-bit addresses, no
 substreams beyond 0; AP[1], XN, APTable and the memory attributes are ignored; a walk that
 fails is a fault that is logged, never reported to the kernel's event queue (QEMU's model does
@@ -23,6 +24,11 @@ from __future__ import annotations
 
 import struct
 
+# IommuFault lives with the shared walk; re-exported here (engine.py imports it from this module).
+from harness.twins.lpae import PAGE, IommuFault, bits as _bits, walk_stage1
+
+__all__ = ["IommuFault", "Smmuv3Walker"]
+
 # Register offsets (Arm IHI 0070 6.3; QEMU hw/arm/smmuv3-internal.h)
 CR0, GBPA = 0x20, 0x44
 STRTAB_BASE, STRTAB_BASE_CFG = 0x80, 0x88
@@ -32,22 +38,8 @@ GBPA_ABORT = 1 << 20
 ADDR_51_6 = ((1 << 52) - 1) & ~0x3f
 ADDR_51_12 = ((1 << 52) - 1) & ~0xfff
 ADDR_51_4 = ((1 << 52) - 1) & ~0xf
-OA_47_12 = ((1 << 48) - 1) & ~0xfff
 STE_SIZE, CD_SIZE = 64, 64
 STE_CFG_ABORT, STE_CFG_BYPASS, STE_CFG_S1 = 0, 4, 5
-PAGE = 4096
-
-
-class IommuFault(Exception):
-    """An access the SMMU would not let through: why, at which IOVA."""
-
-    def __init__(self, iova: int, reason: str):
-        super().__init__(f"{reason} at IOVA {iova:#x}")
-        self.iova, self.reason = iova, reason
-
-
-def _bits(value: int, hi: int, lo: int) -> int:
-    return (value >> lo) & ((1 << (hi - lo + 1)) - 1)
 
 
 class Smmuv3Walker:
@@ -76,9 +68,14 @@ class Smmuv3Walker:
                 self.flushes += 1
             self._cache.clear()
 
-    def translate(self, iova: int, size: int, write: bool) -> list[tuple[int, int, int]]:
+    def translate(self, iova: int, size: int, write: bool, *,
+                  sid: int | None = None) -> list[tuple[int, int, int]]:
         """[(pa, offset into the access, length)] for an access of ``size`` bytes at ``iova``, split
-        at page boundaries; raises IommuFault for the first page that faults (nothing is done)."""
+        at page boundaries; raises IommuFault for the first page that faults (nothing is done).
+        ``sid``, if given, must be this walker's stream (the engine passes a sid to either walker;
+        an SMMUv2 walker serves many streams, this one serves one)."""
+        if sid is not None and sid != self.sid:
+            raise ValueError(f"SID {sid:#x}: this walker translates SID {self.sid:#x} only")
         self.sync()
         out, done = [], 0
         while done < size:
@@ -114,7 +111,8 @@ class Smmuv3Walker:
         if cfg != STE_CFG_S1:
             raise IommuFault(page, f"STE.Config {cfg:#b}: stage 2 is not modelled")
         tcr, ttb0 = self._cd(ste[0])
-        return self._lpae(page, tcr, ttb0)
+        # CD word 0 (arm-smmu-v3.h CTXDESC_CD_0_TCR_*): T0SZ 5:0, TG0 7:6, EPD0 14.
+        return walk_stage1(self._q, page, _bits(tcr, 5, 0), _bits(tcr, 7, 6), tcr >> 14 & 1, ttb0)
 
     def _ste(self) -> tuple[int, ...]:
         base = self._reg64(STRTAB_BASE) & ADDR_51_6
@@ -147,31 +145,3 @@ class Smmuv3Walker:
         if not cd0 >> 31 & 1:
             raise IommuFault(0, "context descriptor not valid (C_BAD_CD)")
         return cd0, cd1 & ADDR_51_4
-
-    def _lpae(self, page: int, tcr: int, ttb0: int) -> tuple[int | None, bool]:
-        t0sz, tg0, epd0 = _bits(tcr, 5, 0), _bits(tcr, 7, 6), tcr >> 14 & 1
-        if tg0 != 0:
-            raise IommuFault(page, f"CD.TG0 {tg0}: only the 4 KiB granule is modelled")
-        va_bits = 64 - t0sz
-        if epd0 or page >> va_bits:
-            raise IommuFault(page, f"translation fault (outside the {va_bits}-bit TTB0 range, or EPD0)")
-        level = 3 - (va_bits - 13) // 9
-        table = ttb0
-        while True:
-            shift = 12 + 9 * (3 - level)
-            entries_bits = min(9, va_bits - shift)
-            desc = self._q(table + ((page >> shift) & ((1 << entries_bits) - 1)) * 8)
-            if not desc & 1:
-                raise IommuFault(page, f"translation fault (invalid level-{level} descriptor)")
-            if level < 3 and desc & 2:            # table descriptor
-                table, level = desc & OA_47_12, level + 1
-                continue
-            if level == 3 and not desc & 2:
-                raise IommuFault(page, "translation fault (reserved level-3 descriptor)")
-            if level == 0:
-                raise IommuFault(page, "translation fault (block descriptor at level 0)")
-            if not desc >> 10 & 1:
-                raise IommuFault(page, f"access flag fault (level-{level} descriptor without AF)")
-            out_mask = ((1 << 48) - 1) & ~((1 << shift) - 1)
-            pa = (desc & out_mask) | (page & ((1 << shift) - 1))
-            return pa, not desc >> 7 & 1
