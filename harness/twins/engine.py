@@ -143,29 +143,32 @@ class TwinEngine:
         self.shadow[window][offset:offset + len(data)] = data
         self.q.write(self.twin.windows[window][0] + offset, data)
 
-    def _translated(self, addr: int, size: int, write: bool, what: str) -> list[tuple[int, int, int]] | None:
+    # ``sid``: the stream the access carries, for a twin whose objects sit on several streams of
+    # one IOMMU (the MC twin: each container's ICID); None is the twin's one stream.
+    def _translated(self, addr: int, size: int, write: bool, what: str,
+                    sid: int | None = None) -> list[tuple[int, int, int]] | None:
         """[(pa, offset, length)] of an access at ``addr`` (an IOVA behind an IOMMU, else physical);
         None if the IOMMU refused it: logged as an "iommu_fault" and dropped, as the SMMU aborts
         the transaction (what an unmapped IOVA looks like: harmless, but the device tried)."""
         if self.iommu is None:
             return [(addr, 0, size)]
         try:
-            return self.iommu.translate(addr, size, write)
+            return self.iommu.translate(addr, size, write, sid=sid)
         except IommuFault as exc:
             self.iommu_faults.append(time.monotonic())
             self.log.add("iommu_fault", iova=hex(exc.iova), access="write" if write else "read", bytes=size,
-                         what=what, reason=exc.reason)
+                         what=what, reason=exc.reason, **({} if sid is None else {"sid": hex(sid)}))
             return None
 
-    def _write(self, addr: int, data: bytes, what: str) -> bool:
-        segments = self._translated(addr, len(data), True, what)
+    def _write(self, addr: int, data: bytes, what: str, sid: int | None = None) -> bool:
+        segments = self._translated(addr, len(data), True, what, sid)
         for pa, off, n in segments or ():
             self.q.write(pa, data[off:off + n])
         return segments is not None
 
-    def _read(self, addr: int, size: int, what: str) -> bytes:
+    def _read(self, addr: int, size: int, what: str, sid: int | None = None) -> bytes:
         """A faulted read returns zeros (the twin sees an empty descriptor and polls on)."""
-        segments = self._translated(addr, size, False, what)
+        segments = self._translated(addr, size, False, what, sid)
         if segments is None:
             return bytes(size)
         return b"".join(self.q.read(pa, n) for pa, _, n in segments)
@@ -173,26 +176,26 @@ class TwinEngine:
     def _where(self, addr: int) -> dict:
         return {"addr": hex(addr)} if self.iommu is None else {"iova": hex(addr)}
 
-    def dma_write(self, addr: int, data: bytes, what: str) -> None:
+    def dma_write(self, addr: int, data: bytes, what: str, sid: int | None = None) -> None:
         self.dma_writes.append(time.monotonic())
-        if self._write(addr, data, what):
+        if self._write(addr, data, what, sid):
             self.log.add("dma", **self._where(addr), bytes=len(data), what=what)
 
-    def dma_read(self, addr: int, size: int) -> bytes:
-        return self._read(addr, size, "dma read")
+    def dma_read(self, addr: int, size: int, sid: int | None = None) -> bytes:
+        return self._read(addr, size, "dma read", sid)
 
-    def dma_read_logged(self, addr: int, size: int, what: str) -> bytes:
+    def dma_read_logged(self, addr: int, size: int, what: str, sid: int | None = None) -> bytes:
         """A DMA read the device makes of its owner's memory (a descriptor fetch): logged and
         timed, because after the owner's death it reads memory that is no longer the owner's."""
         self.dma_reads.append(time.monotonic())
         self.log.add("dma_read", **self._where(addr), bytes=size, what=what)
-        return self._read(addr, size, what)
+        return self._read(addr, size, what, sid)
 
-    def msi_write(self, addr: int, data: int, what: str) -> None:
+    def msi_write(self, addr: int, data: int, what: str, sid: int | None = None) -> None:
         """An MSI: a 32-bit DMA write of ``data`` to ``addr`` (the GIC ITS's doorbell, an IOVA behind
         an IOMMU), timed, so that the suite can count what the device signalled while nobody owned it."""
         self.msis.append(time.monotonic())
-        segments = self._translated(addr, 4, True, what)
+        segments = self._translated(addr, 4, True, what, sid)
         if segments is not None:
             self.q.writel(segments[0][0], data)     # one 32-bit store: the doorbell is a register
             self.log.add("msi", **self._where(addr), data=data, what=what)

@@ -205,6 +205,13 @@ class FslMcTwin(Twin):
             return None                    # a portal no container holds (yet): nothing answers there
         return owner if owner.type == "dprc" else self.find("dprc", owner.container)
 
+    def icid_of(self, obj: McObject) -> int:
+        """The isolation context an object's DMA and MSIs carry: its container's ICID (a DPRC's
+        own). Behind an SMMU it is the stream ID (iommu-map), as the kernel's fsl-mc bus assumes:
+        fsl_mc_device_add() gives every object its parent container's icid."""
+        dprc = obj if obj.type == "dprc" else self.find("dprc", obj.container)
+        return dprc.icid
+
     def children(self, dprc: McObject) -> list[McObject]:
         return [o for o in self.objects if o.container == dprc.id and o is not dprc]
 
@@ -261,8 +268,9 @@ class FslMcTwin(Twin):
                     continue
                 self.queues[target.name].enqueue(self.engine, fd)
         for name, queue in self.queues.items():
-            if self.find(*_split(name)).enabled:
-                queue.run(self.engine, now)
+            dpdmai = self.find(*_split(name))
+            if dpdmai.enabled:
+                queue.run(self.engine, now, self.icid_of(dpdmai))
 
     def _reset_object(self, o: McObject) -> list[str]:
         """An object back to its initial state; a DPDMAI's queued jobs are dropped with it (the
@@ -285,7 +293,7 @@ class FslMcTwin(Twin):
             if now >= due:
                 self._next_msi[o.name] = now + self.msi_period_s
                 irq.status |= 1
-                self.engine.msi_write(irq.addr, irq.val, f"{o.name} IRQ 0")
+                self.engine.msi_write(irq.addr, irq.val, f"{o.name} IRQ 0", self.icid_of(o))
 
     def _execute(self, portal: int, token: int, cmd_id: int, p: list[int]):
         """(status, response params, new token or None) for one command; logged."""

@@ -19,6 +19,9 @@ leaves out is listed in harness/twins/README.md (approximation 13).
   source (DMA reads of the owner's memory) and writes the destination (a DMA write). Jobs whose
   addresses fall outside the target's DMA window are not run (a real engine would write there;
   the twin never writes guest memory the harness did not set aside) and are logged as errors.
+  Behind an IOMMU (type1) the addresses are IOVAs of the DPDMAI's container's stream (its ICID):
+  the window rule gives way to the IOMMU's own, which lets through only what the kernel mapped
+  for that stream.
 """
 
 from __future__ import annotations
@@ -84,33 +87,36 @@ class QdmaQueue:
         self.frames.clear()
         return n
 
-    def run(self, engine, now: float) -> None:
-        """Runs the next job when it is due (one per job_period_s)."""
+    def run(self, engine, now: float, sid: int | None = None) -> None:
+        """Runs the next job when it is due (one per job_period_s); ``sid``: the stream its DMA
+        carries behind an IOMMU (the DPDMAI's container's ICID)."""
         if not self.frames:
             self.next_job = now + self.job_period_s
             return
         if now < self.next_job:
             return
         self.next_job = now + self.job_period_s
-        self._job(engine, self.frames.popleft())
+        self._job(engine, self.frames.popleft(), sid)
 
-    def _inside(self, addr: int, size: int) -> bool:
+    def _inside(self, engine, addr: int, size: int) -> bool:
+        if engine.iommu is not None:        # IOVAs: the IOMMU decides, access by access
+            return True
         base, length = self.window
         return base <= addr and addr + size <= base + length
 
-    def _job(self, engine, fd: bytes) -> None:
+    def _job(self, engine, fd: bytes, sid: int | None = None) -> None:
         addr, length, _bpid, fmt_off = struct.unpack_from("<QIHH", fd, 0)
-        if (fmt_off >> 12) & 0x3 != FD_FORMAT_LIST or not self._inside(addr, 3 * FLE_SIZE):
+        if (fmt_off >> 12) & 0x3 != FD_FORMAT_LIST or not self._inside(engine, addr, 3 * FLE_SIZE):
             engine.log.add("qdma", object=self.name, error="not a frame list in the DMA window", fd_addr=hex(addr))
             return
-        fl = engine.dma_read_logged(addr, 3 * FLE_SIZE, f"{self.name} frame list")
+        fl = engine.dma_read_logged(addr, 3 * FLE_SIZE, f"{self.name} frame list", sid)
         src, src_len = struct.unpack_from("<QI", fl, FLE_SIZE)
         dst, dst_len, _, dst_fmt = struct.unpack_from("<QIHH", fl, 2 * FLE_SIZE)
         size = min(src_len, dst_len)
-        if not dst_fmt & FLE_FINAL or not 0 < size <= MAX_JOB_BYTES or not (self._inside(src, size)
-                                                                            and self._inside(dst, size)):
+        if not dst_fmt & FLE_FINAL or not 0 < size <= MAX_JOB_BYTES or not (self._inside(engine, src, size)
+                                                                            and self._inside(engine, dst, size)):
             engine.log.add("qdma", object=self.name, error="bad frame list", src=hex(src), dst=hex(dst), bytes=size)
             return
-        data = engine.dma_read_logged(src, size, f"{self.name} source")
-        engine.dma_write(dst, data, f"{self.name} copy")
+        data = engine.dma_read_logged(src, size, f"{self.name} source", sid)
+        engine.dma_write(dst, data, f"{self.name} copy", sid)
         self.done += 1
