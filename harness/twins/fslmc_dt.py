@@ -22,12 +22,28 @@ from harness.twins.dt import DtBuilder, u32s
 ROOT_DEVICE_ID = 0x10
 
 
+def add_soc_bus(b: DtBuilder) -> str:
+    """A simple-bus with dma-ranges, as fsl-lx2160a.dtsi's soc node (identity, 1 TiB): of_dma_configure_id()
+    configures a device's IOMMU only when its bus describes DMA (of_dma_get_range(), drivers/of/
+    device.c:130-139 in 6.1; fsl-mc passes force_dma = 0), so behind the MMU-500 the fsl-mc node
+    sits under it, as on the SoC."""
+    path = "/soc"
+    b.set(path, "compatible", "simple-bus")
+    b.set(path, "#address-cells", b.addr_cells)
+    b.set(path, "#size-cells", b.size_cells)
+    b.set(path, "ranges", True)
+    # (bus address, CPU address, size) in virt's 2 + 2 + 2 cells: bus 0 is CPU 0, for 1 TiB
+    b.set(path, "dma-ranges", u32s([0, 0, 0, 0, 0x100, 0]))
+    return path
+
+
 def add_fslmc_node(b: DtBuilder, portal_base: int, portals_size: int, ctrl_base: int,
-                   qbman_base: int, qbman_size: int, root_icid: int, tenant_icid: int) -> str:
+                   qbman_base: int, qbman_size: int, root_icid: int, tenant_icid: int, parent: str = "") -> str:
+    """``parent``: the path of the bus it sits on ("": the root)."""
     its = b.find_compatible("arm,gic-v3-its")
     if its is None:
         raise TargetProfileError("the fsl-mc twin needs a GICv3 ITS: run the machine with gic-version=3")
-    path = f"/fsl-mc@{portal_base:x}"
+    path = f"{parent}/fsl-mc@{portal_base:x}"
     b.set(path, "compatible", "fsl,qoriq-mc")
     b.set(path, "reg", b.reg([(portal_base, 0x40), (ctrl_base, 0x40)]))
     b.set(path, "#address-cells", 3)

@@ -22,10 +22,12 @@ from harness.twins.dt import DtBuilder, dump_machine_dtb, u32s
 from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
 from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.smmuv2 import Smmuv2Walker
 from harness.twins.smmuv3 import Smmuv3Walker
+from harness.twins import mmu500
 from harness.twins.flexrm import FlexrmTwin
 from harness.twins import fslmc
-from harness.twins.fslmc_dt import add_fslmc_node
+from harness.twins.fslmc_dt import add_fslmc_node, add_soc_bus
 from harness.twins.xgbe import XgbeTwin
 from harness.twins.xgmac import XgmacTwin, udp_frame_source
 
@@ -95,8 +97,9 @@ SMMU_COMPATIBLE = "arm,smmu-v3"
 
 def machine_options(target: TargetProfile) -> list[str]:
     """QEMU -machine options the run's IOMMU mode adds to the environment's machine (QEMU merges
-    repeated -machine options): type1 puts virt's SMMUv3 in front of the twin."""
-    return ["iommu=smmuv3"] if target.iommu_mode == "type1" else []
+    repeated -machine options): type1 puts virt's SMMUv3 in front of the twin (the MC twin brings
+    its own MMU-500 instead: mmu500.py)."""
+    return ["iommu=smmuv3"] if target.iommu_mode == "type1" and target.twin != "fslmc" else []
 
 
 def build_dtb(target: TargetProfile, out: Path) -> Path:
@@ -137,7 +140,8 @@ def smmu_base(dtb: Path) -> int:
 
 
 def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
-    """virt's tree plus an fsl-mc bus node whose portals and control registers the MC twin plays."""
+    """virt's tree plus an fsl-mc bus node whose portals and control registers the MC twin plays;
+    in type1 mode, LX2160A's MMU-500 in front of it (mmu500.py), each container's ICID a stream."""
     if not target.twin_base:
         raise TargetProfileError(f"{target.source_file}: twin fslmc needs twin_base (where its MC portals sit)")
     q = target.qemu_settings()
@@ -145,8 +149,11 @@ def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
     base, _, end = layout(target)
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
-    add_fslmc_node(b, base, fslmc.PORTALS_SIZE, base + fslmc.CTRL_OFFSET, base + fslmc.QBMAN_OFFSET,
-                   fslmc.QBMAN_SIZE, fslmc.ROOT_ICID, fslmc.TENANT_ICID)
+    type1 = target.iommu_mode == "type1"
+    mc = add_fslmc_node(b, base, fslmc.PORTALS_SIZE, base + fslmc.CTRL_OFFSET, base + fslmc.QBMAN_OFFSET,
+                        fslmc.QBMAN_SIZE, fslmc.ROOT_ICID, fslmc.TENANT_ICID, parent=add_soc_bus(b) if type1 else "")
+    if type1:
+        mmu500.add_node(b, base + mmu500.OFFSET, mc)
     out.write_bytes(b.blob())
     return out
 
@@ -204,9 +211,14 @@ class TwinPlan:
     sockdir: QtestSocketDir
 
     machine: list = attrs.field(factory=list)     # -machine options of the run's IOMMU mode
+    # (file, guest physical address): register files that must hold their reset values from
+    # power-on, before any twin runs (the MMU-500's ID registers, read by the kernel at boot),
+    # loaded by QEMU's generic loader device.
+    preload: list = attrs.field(factory=list)
 
     def qemu_args(self) -> str:
-        return " ".join([*self.sockdir.qemu_args(), *(f"-machine {m}" for m in self.machine)])
+        return " ".join([*self.sockdir.qemu_args(), *(f"-machine {m}" for m in self.machine),
+                         *(f"-device loader,file={f},addr={a:#x},force-raw=on" for f, a in self.preload)])
 
     def close(self) -> None:
         self.sockdir.close()
@@ -214,7 +226,12 @@ class TwinPlan:
 
 def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
     run_dir.mkdir(parents=True, exist_ok=True)
-    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir(), machine_options(target))
+    preload = []
+    if target.twin == "fslmc" and target.iommu_mode == "type1":
+        regs = run_dir / "mmu500-regs.bin"
+        regs.write_bytes(mmu500.reset_image_bytes())
+        preload.append((regs, layout(target)[0] + mmu500.OFFSET))
+    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir(), machine_options(target), preload)
 
 
 class RunningTwin:
@@ -234,7 +251,9 @@ class RunningTwin:
         twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")),
                          tx_sink=tx, dma_window=(wbase, wend - wbase), dpl_child=not target.dut_create)
         walker = None
-        if target.iommu_mode == "type1":      # every address the device is given is an IOVA of its stream
+        if target.iommu_mode == "type1" and target.twin == "fslmc":   # the MC twin's MMU-500, one stream per ICID
+            walker = Smmuv2Walker(self.q.readl, self.q.read, base + mmu500.OFFSET)
+        elif target.iommu_mode == "type1":    # every address the device is given is an IOVA of its stream
             walker = Smmuv3Walker(self.q.readl, self.q.read, smmu_base(Path(log_path).parent / "twin.dtb"),
                                   int(target.iommu_sid, 16))
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path), iommu=walker).start()
