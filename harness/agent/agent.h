@@ -95,6 +95,7 @@ struct agent_dma_window {
 	uint64_t phys;         /* the device's address: physical (no-IOMMU) or IOVA (type1) */
 	uint64_t size;
 	volatile uint8_t *va;  /* uncached mapping of the whole window */
+	bool iova;             /* type1: a tenant's own pages (agent_window_map_file), `phys` an IOVA */
 };
 
 #define AGENT_NO_IRQ (~0u)
@@ -155,6 +156,8 @@ struct agent_session {
 	int irq_fd;            /* eventfd for IRQ index 0, -1 until registered */
 	const char *dma_file;  /* type1: the tmpfs file whose pages back the window (--dma-file) */
 };
+/* Type1: the tenant's DMA memory when no --dma-file names one. */
+#define AGENT_DMA_FILE_DEFAULT "/tmp/vfio-hil-dma-tenant"
 /* A window over a file's pages (created if missing, `size` bytes): type1's DMA memory. */
 int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64_t iova, uint64_t size);
 int agent_session_open(struct agent_session *s, const char *name, const char *compatible);
@@ -203,7 +206,9 @@ struct agent_qdma {
 	unsigned int pi;                 /* producer index, mod 16 (the ring's 8 entries and the lap bit) */
 	uint64_t enqueued;
 };
-int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint64_t phys, uint64_t size);
+/* No-IOMMU: the window is physical memory (/dev/mem); type1: dma_file's pages mapped at IOVA phys. */
+int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint64_t phys, uint64_t size,
+		    const char *dma_file);
 int agent_qdma_enqueue(struct agent_qdma *q);
 
 int agent_cmd_fslmc_tenant(int argc, char **argv);

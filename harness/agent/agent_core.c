@@ -247,6 +247,7 @@ int agent_session_map_window(struct agent_dma_window *win, uint64_t phys, uint64
 	win->phys = phys;
 	win->size = size;
 	win->va = va;
+	win->iova = false;
 	return 0;
 }
 
@@ -270,10 +271,10 @@ int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64
 	win->phys = iova;
 	win->size = size;
 	win->va = va;
+	win->iova = true;
 	return 0;
 }
 
-#define DMA_FILE_DEFAULT "/tmp/vfio-hil-dma-tenant"
 
 /* The window as the device will see it: no-IOMMU, physical memory through /dev/mem; type1, the
  * pages of s->dma_file mapped at IOVA `phys` in the session's container before the device runs. */
@@ -281,7 +282,7 @@ static int session_window(struct agent_session *s, uint64_t phys, uint64_t size)
 {
 	if (s->dev.noiommu)
 		return agent_session_map_window(&s->win, phys, size);
-	if (agent_window_map_file(&s->win, s->dma_file ? s->dma_file : DMA_FILE_DEFAULT, phys, size))
+	if (agent_window_map_file(&s->win, s->dma_file ? s->dma_file : AGENT_DMA_FILE_DEFAULT, phys, size))
 		return -1;
 	return agent_vfio_map_dma(&s->dev, s->win.va, phys, size);
 }

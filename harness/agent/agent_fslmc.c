@@ -126,6 +126,41 @@ static int portal_open(const char *name, bool map, struct agent_vfio_device *dev
 	return 0;
 }
 
+/*
+ * The harness's probe portal (fslmc-query, fslmc-reset --portal): a DPMCP bound to vfio-fsl-mc
+ * (portal_open), or, written "phys:ADDR", an MC portal no driver holds, mapped through /dev/mem.
+ * The second is for type1: there the root container's objects are one IOMMU group with dprc.1,
+ * which the kernel's own driver holds, so VFIO cannot take a DPMCP of the root (the group is not
+ * viable), and a container of its own could not see the tenant's objects (a container sees only
+ * its own and its children's). The portal is the MC's; the commands are the same.
+ */
+static int probe_open(const char *name, struct agent_vfio_device *dev, struct mc_portal *pt)
+{
+	uint64_t phys;
+	void *p;
+	int fd;
+
+	if (strncmp(name, "phys:", 5))
+		return portal_open(name, true, dev, pt);
+	agent_vfio_init(dev, name);
+	phys = strtoull(name + 5, NULL, 0);
+	fd = open("/dev/mem", O_RDWR | O_SYNC);
+	if (fd < 0) {
+		agent_json_errno("open /dev/mem", name, errno);
+		return -1;
+	}
+	p = mmap(NULL, 0x40, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)phys);
+	close(fd);
+	if (p == MAP_FAILED) {
+		agent_json_errno("mmap MC portal through /dev/mem", name, errno);
+		return -1;
+	}
+	pt->fd = -1;
+	pt->offset = 0;
+	pt->map = p;
+	return 0;
+}
+
 /* "type.id" into its open command id and object id. */
 static int parse_object(const char *name, int *id_out, int *obj_out)
 {
@@ -195,7 +230,7 @@ static int report_state(struct mc_portal *pt, const char *object, const char *ev
 }
 
 /*
- * fslmc-query --portal dpmcp.N --object TYPE.ID [--event NAME]: the object's enable and IRQ-enable
+ * fslmc-query --portal dpmcp.N|phys:ADDR --object TYPE.ID [--event NAME]: the object's enable and IRQ-enable
  * state, asked of the firmware through a DPMCP of the root container (the harness's own portal),
  * never through the container under test.
  */
@@ -210,7 +245,7 @@ int agent_cmd_fslmc_query(int argc, char **argv)
 		fprintf(stderr, "fslmc-query: --portal and --object are required\n");
 		return 2;
 	}
-	if (portal_open(portal, true, &dev, &pt))
+	if (probe_open(portal, &dev, &pt))
 		return 1;
 	rc = report_state(&pt, object, agent_arg(argc, argv, "--event", "state"), 0);
 	agent_vfio_close(&dev);
@@ -299,7 +334,8 @@ static uint64_t take_irqs(int efd, int timeout_ms)
  * request queue asked of the firmware, QDMA_BACKLOG jobs queued before anything is reported
  * (an engine with a backlog when its owner dies, as a busy DPDK application leaves it).
  */
-static int arm_qdma(struct mc_portal *pt, uint16_t dpdmai, const char *dpio, const char *window, struct agent_qdma *q)
+static int arm_qdma(struct mc_portal *pt, uint16_t dpdmai, const char *dpio, const char *window,
+		    const char *dma_file, struct agent_qdma *q)
 {
 	uint64_t prio0 = 0, phys, size;
 	uint16_t token;
@@ -321,7 +357,7 @@ static int arm_qdma(struct mc_portal *pt, uint16_t dpdmai, const char *dpio, con
 		print_answer("mc_refused", "dpio enable, dpdmai get_tx_queue", a);
 		return -1;
 	}
-	if (agent_qdma_open(q, dpio, (uint32_t)a.p[1], phys, size))
+	if (agent_qdma_open(q, dpio, (uint32_t)a.p[1], phys, size, dma_file))
 		return -1;
 	deadline = agent_now_ms() + MC_DEADLINE_MS;
 	while (q->enqueued < QDMA_BACKLOG && agent_now_ms() < deadline)
@@ -345,8 +381,9 @@ static int arm_qdma(struct mc_portal *pt, uint16_t dpdmai, const char *dpio, con
  * container through VFIO (--info-only: print its VFIO_DEVICE_GET_INFO and leave), open
  * the object through the container's own portal (or, with --portal, through that DPMCP of the
  * container, mmapped, as DPDK does) and enable it and its IRQ, then hold until killed. With
- * --qdma-dpio dpio.N --window PHYS:SIZE (the object being a DPDMAI) it keeps copy jobs flowing
- * through that DPIO's portal into the window (agent_qdma.c), a backlog queued before "armed". --ioctl-loop keeps MC commands going through the container's region, so that a kill
+ * --qdma-dpio dpio.N --window PHYS:SIZE [--dma-file PATH] (the object being a DPDMAI) it keeps copy jobs flowing
+ * through that DPIO's portal into the window (agent_qdma.c), a backlog queued before "armed";
+ * in type1 the window is IOVA:SIZE and --dma-file PATH the tmpfs file whose pages back it. --ioctl-loop keeps MC commands going through the container's region, so that a kill
  * lands inside vfio_fsl_mc_write() while the kernel polls the portal.
  */
 int agent_cmd_fslmc_tenant(int argc, char **argv)
@@ -386,7 +423,7 @@ int agent_cmd_fslmc_tenant(int argc, char **argv)
 	token = arm_object(&pt, object);
 	if (!token)
 		return 1;
-	if (dpio && arm_qdma(&pt, token, dpio, window, &qdma))
+	if (dpio && arm_qdma(&pt, token, dpio, window, agent_arg(argc, argv, "--dma-file", NULL), &qdma))
 		return 1;
 	t0 = agent_now_ms();
 	agent_json_begin(&j, "armed");
@@ -480,7 +517,7 @@ int agent_cmd_fslmc_next_tenant(int argc, char **argv)
 }
 
 /*
- * fslmc-reset --container dprc.N --object TYPE.ID --portal dpmcp.M [--no-arm]: arm as a tenant
+ * fslmc-reset --container dprc.N --object TYPE.ID --portal dpmcp.M|phys:ADDR [--no-arm]: arm as a tenant
  * (unless --no-arm), then VFIO_DEVICE_RESET on the container, then the object's state from the
  * harness's portal.
  */
@@ -497,7 +534,7 @@ int agent_cmd_fslmc_reset(int argc, char **argv)
 		fprintf(stderr, "fslmc-reset: --container, --object and --portal are required\n");
 		return 2;
 	}
-	if (portal_open(container, false, &dev, &pt) || portal_open(portal, true, &probe, &pp))
+	if (portal_open(container, false, &dev, &pt) || probe_open(portal, &probe, &pp))
 		return 1;
 	if (!agent_has_flag(argc, argv, "--no-arm") && !arm_object(&pt, object))
 		return 1;

@@ -10,6 +10,10 @@
  * verb with the lap's valid bit; the portal's consumer index (mod 16) is at 0x840 of region 1.
  * LX2160A's QMan 5.0 memory-backed mode is not spoken (harness/twins/README.md, approximation 13).
  *
+ * Type1 (an IOMMU, `dma_file` given): the window is that tmpfs file's pages, mapped with
+ * VFIO_IOMMU_MAP_DMA at IOVA `phys` in the container's group (the DPIO's group is the DPDMAI's:
+ * one per container, by ICID), and every address in a job is an IOVA.
+ *
  * Window layout (phys, size): the first PRIVATE bytes are the tenant's own (frame lists,
  * FL_SLOTS of 128 bytes, and the source buffer); the rest takes the jobs' destinations, which
  * the canary covers (agent_qdma_ops): what lands there after the owner died is bleed.
@@ -60,7 +64,8 @@ static volatile uint8_t *map_region(struct agent_vfio_device *dev, unsigned int 
 	return p;
 }
 
-int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint64_t phys, uint64_t size)
+int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint64_t phys, uint64_t size,
+		    const char *dma_file)
 {
 	memset(q, 0, sizeof(*q));
 	q->fqid = fqid;
@@ -68,7 +73,11 @@ int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint6
 		return -1;
 	q->cena = map_region(&q->dpio, 0);
 	q->cinh = map_region(&q->dpio, 1);
-	if (!q->cena || !q->cinh || agent_session_map_window(&q->win, phys, size))
+	if (!q->cena || !q->cinh)
+		return -1;
+	if (q->dpio.noiommu ? agent_session_map_window(&q->win, phys, size) :
+	    (agent_window_map_file(&q->win, dma_file ? dma_file : AGENT_DMA_FILE_DEFAULT, phys, size) ||
+	     agent_vfio_map_dma(&q->dpio, q->win.va, phys, size)))
 		return -1;
 	/* where the portal stands: a portal another user left keeps its index (qbman_swp_init() reads it too) */
 	q->pi = *(volatile uint32_t *)(q->cinh + EQCR_CI) & (2 * EQCR_ENTRIES - 1);
@@ -76,23 +85,31 @@ int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint6
 	return 0;
 }
 
+/* Lays job n's frame list into its slot of `win` (the source/destination descriptor, unused
+ * here; the source; the destination); returns the list's device address. */
+static uint64_t lay_frame_list(struct agent_dma_window *win, uint64_t n)
+{
+	uint64_t fl_off = (n % FL_SLOTS) * FL_SLOT, src = win->phys + FL_SLOTS * FL_SLOT;
+	uint64_t dst = win->phys + PRIVATE + (n % ((win->size - PRIVATE) / JOB_BYTES)) * JOB_BYTES;
+	volatile struct qdma_fle *fl = (volatile struct qdma_fle *)(win->va + fl_off);
+
+	fl[0] = (struct qdma_fle){ .addr = win->phys + fl_off + 3 * sizeof(*fl), .len = 32 };
+	fl[1] = (struct qdma_fle){ .addr = src, .len = JOB_BYTES };
+	fl[2] = (struct qdma_fle){ .addr = dst, .len = JOB_BYTES, .format_offset = FLE_FINAL };
+	return win->phys + fl_off;
+}
+
 /* Enqueues the next copy job; 1 when it was handed to the portal, 0 when the ring is full. */
 int agent_qdma_enqueue(struct agent_qdma *q)
 {
 	unsigned int ci = *(volatile uint32_t *)(q->cinh + EQCR_CI) & (2 * EQCR_ENTRIES - 1);
-	uint64_t n = q->enqueued, fl_off = (n % FL_SLOTS) * FL_SLOT, src = q->win.phys + FL_SLOTS * FL_SLOT;
-	uint64_t dst = q->win.phys + PRIVATE + (n % ((q->win.size - PRIVATE) / JOB_BYTES)) * JOB_BYTES;
-	volatile struct qdma_fle *fl = (volatile struct qdma_fle *)(q->win.va + fl_off);
 	volatile uint8_t *entry = q->cena + (q->pi % EQCR_ENTRIES) * 64;
 	uint8_t vb = (q->pi & EQCR_ENTRIES) ? 0 : EQ_VALID;
-	struct qdma_fle fd = { .addr = q->win.phys + fl_off, .len = JOB_BYTES, .format_offset = FD_FORMAT_LIST };
+	struct qdma_fle fd = { .len = JOB_BYTES, .format_offset = FD_FORMAT_LIST };
 
 	if (((q->pi - ci) & (2 * EQCR_ENTRIES - 1)) >= EQCR_ENTRIES)
 		return 0;
-	/* the frame list: the source/destination descriptor (unused here), the source, the destination */
-	fl[0] = (struct qdma_fle){ .addr = q->win.phys + fl_off + 3 * sizeof(*fl), .len = 32 };
-	fl[1] = (struct qdma_fle){ .addr = src, .len = JOB_BYTES };
-	fl[2] = (struct qdma_fle){ .addr = dst, .len = JOB_BYTES, .format_offset = FLE_FINAL };
+	fd.addr = lay_frame_list(&q->win, q->enqueued);
 	for (int i = 1; i < 64; i++)
 		entry[i] = 0;
 	*(volatile uint32_t *)(entry + 8) = q->fqid;
@@ -112,9 +129,20 @@ static uint64_t qdma_buffers_offset(void)
 	return PRIVATE;
 }
 
+/*
+ * No ring in the window: the jobs live in the DPDMAI's queue, and each names a frame list in the
+ * window. No-IOMMU: the window is the dead tenant's own memory, its frame lists still there.
+ * Type1: the canary is the next tenant's fresh memory at the same IOVAs, laid out as the same
+ * application lays it when it is restarted after the crash (frame lists in their slots, its
+ * source): what a stale job then finds there is the next tenant's, and where it copies, too.
+ */
 static void qdma_rearm_window(struct agent_dma_window *win)
 {
-	(void)win;                      /* no ring in the window: jobs live in the DPDMAI's queue */
+	if (!win->iova)
+		return;
+	for (uint64_t n = 0; n < FL_SLOTS; n++)
+		lay_frame_list(win, n);
+	memset((void *)(win->va + FL_SLOTS * FL_SLOT), SOURCE_PATTERN, JOB_BYTES);
 }
 
 const struct agent_device_ops agent_qdma_ops = {

@@ -33,6 +33,38 @@ static int device_group(const char *name)
 	return slash ? atoi(slash + 1) : -1;
 }
 
+/* Groups this process has set up. A group can be in one container only and be opened once, but
+ * several devices may share it (in type1 an fsl-mc container's objects are one group, as DPDK's
+ * fslmc bus finds them): a second device of a known group gets dup()s of the group and container
+ * fds, so each device closes its own and the container's DMA mappings serve them all. The table
+ * keeps its own dup()s until the process exits. */
+static struct { int group, group_fd, container_fd; bool noiommu; } known[16];
+static unsigned int n_known;
+
+static bool reuse_group(int group, struct agent_vfio_device *dev)
+{
+	for (unsigned int i = 0; i < n_known; i++) {
+		if (known[i].group != group)
+			continue;
+		dev->group_fd = dup(known[i].group_fd);
+		dev->container_fd = dup(known[i].container_fd);
+		dev->noiommu = known[i].noiommu;
+		return true;
+	}
+	return false;
+}
+
+static void remember_group(int group, struct agent_vfio_device *dev)
+{
+	if (n_known == sizeof(known) / sizeof(known[0]))
+		return;
+	known[n_known].group = group;
+	known[n_known].group_fd = dup(dev->group_fd);
+	known[n_known].container_fd = dup(dev->container_fd);
+	known[n_known].noiommu = dev->noiommu;
+	n_known++;
+}
+
 /* The group and a container with an IOMMU set (type1, else no-IOMMU), but not the device: the
  * container's DMA mappings exist before anyone opens the device (and runs its reset handler). */
 int agent_vfio_open_group(const char *name, struct agent_vfio_device *dev)
@@ -46,6 +78,8 @@ int agent_vfio_open_group(const char *name, struct agent_vfio_device *dev)
 		agent_json_errno("find_group", name, ENODEV);
 		return -1;
 	}
+	if (reuse_group(group, dev))
+		return 0;
 	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
 	dev->group_fd = open(path, O_RDWR);
 	if (dev->group_fd < 0 && errno == ENOENT) {
@@ -71,6 +105,7 @@ int agent_vfio_open_group(const char *name, struct agent_vfio_device *dev)
 	if (!dev->noiommu && ioctl(dev->container_fd, VFIO_CHECK_EXTENSION, type) != 1)
 		type = VFIO_TYPE1_IOMMU;
 	AGENT_CHECK_IOCTL(dev->container_fd, VFIO_SET_IOMMU, type);
+	remember_group(group, dev);
 	return 0;
 }
 
