@@ -157,7 +157,8 @@ class TargetProfile:
     # How vfio may reach the device, the run's default first (`vfio-hil run --iommu` picks another):
     # noiommu, vfio's unsafe no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1: every address is
     # physical); type1, VFIO type1 behind an IOMMU (on a twin target: QEMU virt's SMMUv3, the twin
-    # at stream ID iommu_sid; every address the device is given is an IOVA).
+    # at stream ID iommu_sid; the MC twin: an MMU-500 twin, each container's ICID its stream; every
+    # address the device is given is an IOVA).
     iommu_modes: list = attrs.field(factory=lambda: ["noiommu"], validator=_iommu_modes)
     iommu_sid: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]{1,4}$")))
@@ -172,6 +173,11 @@ class TargetProfile:
         attrs.validators.matches_re(r"^dp[a-z]+\.[0-9]+$")))
     probe_portal: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^dpmcp\.[0-9]+$")))
+    # fsl-mc in type1: the physical address of probe_portal's MC portal. There the root container's
+    # objects share dprc.1's IOMMU group, which the kernel's driver holds, so VFIO cannot take the
+    # DPMCP; the harness unbinds it from the kernel and maps its portal through /dev/mem.
+    probe_portal_phys: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.matches_re(r"^0x[0-9a-fA-F]+$")))
     # fsl-mc only: when the board's DPL leaves these objects in the root container, the harness
     # makes the container under test itself, the way restool does (/dev/dprc.1: create the
     # container, assign them), and destroys it when the suite ends; empty: the DPL made it.
@@ -263,8 +269,14 @@ def load_profile(path: Path) -> TargetProfile:
     if profile.twin and not (profile.dut_device and profile.dma_window):
         raise TargetProfileError(f"{path}: twin {profile.twin!r} needs dut_device (its unit address is where the "
                                  f"twin's registers sit) and dma_window")
-    if "type1" in profile.iommu_modes and not (profile.twin and profile.iommu_sid):
-        raise TargetProfileError(f"{path}: iommu_modes lists type1, which needs a twin behind QEMU's SMMUv3 and its "
+    if "type1" in profile.iommu_modes and profile.probe_portal and not profile.probe_portal_phys:
+        raise TargetProfileError(f"{path}: iommu_modes lists type1 for an fsl-mc target, which asks the firmware "
+                                 f"through probe_portal's MC portal by address: set probe_portal_phys")
+    if profile.twin == "fslmc" and profile.iommu_sid:
+        raise TargetProfileError(f"{path}: iommu_sid does not apply to the MC twin: its streams are its containers' "
+                                 f"ICIDs (iommu-map); remove the field")
+    if "type1" in profile.iommu_modes and not (profile.twin and (profile.iommu_sid or profile.twin == "fslmc")):
+        raise TargetProfileError(f"{path}: iommu_modes lists type1, which needs a twin behind an SMMU and its "
                                  f"stream ID (iommu_sid); a board's IOMMU is not driven yet")
     return profile
 

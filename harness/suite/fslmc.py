@@ -223,23 +223,47 @@ def restore(ssh, device: str, driver: str | None) -> None:
         ssh.run(f"echo {device} > /sys/bus/fsl-mc/drivers/{driver}/bind")
 
 
+def probe_portal(t: TargetProfile) -> str:
+    """The agent's --portal for the harness's own questions: the DPMCP through VFIO, or in type1
+    its MC portal by address (phys:ADDR; the profile's probe_portal_phys says why)."""
+    return f"phys:{t.probe_portal_phys}" if platform.type1(t) else t.probe_portal
+
+
 def bind_session(ssh, t: TargetProfile) -> dict:
-    """The container and the harness's probe portal to vfio-fsl-mc; returns their original drivers."""
+    """The container and the harness's probe portal to vfio-fsl-mc (in type1 the probe portal is
+    only taken from the kernel: probe_portal()); returns their original drivers. In type1, whether
+    the container's group attaches to a type1 container is tried first (iommu.msi_isolation)."""
     ensure_bus(ssh, t)
     ssh.run_check("modprobe vfio_fsl_mc")
     before = {"driver": current_driver(ssh, t.dut_device), "probe_driver": current_driver(ssh, t.probe_portal),
               "modules": platform.modules(ssh)}
-    bind(ssh, t.probe_portal, before["probe_driver"])
-    if current_driver(ssh, t.probe_portal) != DRIVER:
-        raise InfrastructureError(f"the harness's probe portal {t.probe_portal} did not bind to {DRIVER}: "
-                                  f"{platform.dmesg_since(ssh, 0)[-5:]}")
+    if platform.type1(t):
+        if before["probe_driver"]:        # the kernel must never send its own commands through it
+            ssh.run(f"echo {t.probe_portal} > /sys/bus/fsl-mc/drivers/{before['probe_driver']}/unbind")
+        if current_driver(ssh, t.probe_portal):
+            raise InfrastructureError(f"the harness's probe portal {t.probe_portal} stayed bound to "
+                                      f"{current_driver(ssh, t.probe_portal)}")
+    else:
+        bind(ssh, t.probe_portal, before["probe_driver"])
+        if current_driver(ssh, t.probe_portal) != DRIVER:
+            raise InfrastructureError(f"the harness's probe portal {t.probe_portal} did not bind to {DRIVER}: "
+                                      f"{platform.dmesg_since(ssh, 0)[-5:]}")
     bind(ssh, t.dut_device, before["driver"])
+    if platform.type1(t) and current_driver(ssh, t.dut_device) == DRIVER:
+        try:
+            before["iommu_attach"] = platform.iommu_attach(ssh, t)
+        except AssertionError as exc:    # KernelRefused: every tenant will be refused the same way
+            before["iommu_attach"] = {"refused": str(exc)}
     return before
 
 
 def restore_session(ssh, t: TargetProfile, before: dict) -> None:
     restore(ssh, t.dut_device, before["driver"])
-    restore(ssh, t.probe_portal, before["probe_driver"])
+    if platform.type1(t):
+        if before["probe_driver"]:
+            ssh.run(f"echo {t.probe_portal} > /sys/bus/fsl-mc/drivers/{before['probe_driver']}/bind")
+    else:
+        restore(ssh, t.probe_portal, before["probe_driver"])
     unmake_containers(ssh)
 
 
@@ -262,12 +286,12 @@ def agent(ssh, cmd: str, timeout: float = 60) -> list[dict]:
 def reset_container(ssh, t: TargetProfile) -> None:
     """VFIO_DEVICE_RESET on the container, nothing armed: where each fsl-mc experiment starts."""
     agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
-               f"--portal {t.probe_portal} --no-arm", timeout=60)
+               f"--portal {probe_portal(t)} --no-arm", timeout=60)
 
 
 def query(ssh, t: TargetProfile, event: str = "state") -> dict:
     """The object's enable and IRQ-enable state, asked of the firmware through the probe portal."""
-    return one(agent(ssh, f"vfio-hil-agent fslmc-query --portal {t.probe_portal} --object {t.dut_object} "
+    return one(agent(ssh, f"vfio-hil-agent fslmc-query --portal {probe_portal(t)} --object {t.dut_object} "
                           f"--event {event}", timeout=30), event)
 
 
@@ -301,7 +325,8 @@ def qdma_args(ssh, t: TargetProfile) -> str:
     dpios = sorted(d for d in container_objects(ssh, t.dut_device) if d.startswith("dpio."))
     if not (t.dut_object.startswith("dpdmai.") and dpios and t.dma_window):
         return ""
-    return f"--qdma-dpio {dpios[0]} --window {t.dma_window}"
+    # type1: the window is IOVAs over the tenant's own memory (platform.window), mapped with MAP_DMA
+    return f"--qdma-dpio {dpios[0]} --window {platform.window(t)} {platform.dma_file(t, platform.TENANT_DMA_FILE)}".strip()
 
 
 def _mc(twin):
@@ -361,7 +386,14 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
         evidence["canary_samples"] = [[ms - death_ms, n] for ms, n in samples]
     else:
         time.sleep(platform.GAP_S)
-    evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, time.monotonic()) if twin is not None else None
+    gap_to = time.monotonic()
+    evidence["gap_dma_reads"] = twin.dma_reads_between(gap_from, gap_to) if twin is not None else None
+    if platform.type1(t) and twin is not None and "gap_check" in evidence:
+        # As on vfio-platform (platform.run_variant): every DMA the engine tried in the gap,
+        # translated or refused by the MMU-500, and whose memory the canary was.
+        evidence["gap_dma_writes"] = twin.dma_writes_between(gap_from, gap_to)
+        evidence["gap_iommu_faults"] = twin.iommu_faults_between(gap_from, gap_to)
+        evidence["canary"] = "the next tenant's own memory, mapped at the dead tenant's IOVAs before it opened the device"
     gap = query(ssh, t, "gap_end")
     # The MSIs the device sent while nobody had it open: only the twin sees them (the ITS drops an
     # MSI nobody maps; a board shows nothing).
@@ -448,7 +480,7 @@ def reset_ioctl(ssh, t: TargetProfile) -> dict:
     container reset by VFIO_DEVICE_RESET, so that what an earlier close left is not charged to it."""
     reset_container(ssh, t)
     evs = agent(ssh, f"vfio-hil-agent fslmc-reset --container {t.dut_device} --object {t.dut_object} "
-                     f"--portal {t.probe_portal}", timeout=60)
+                     f"--portal {probe_portal(t)}", timeout=60)
     before, after, reset = one(evs, "before"), one(evs, "after"), one(evs, "reset")
     if reset["rc"] != 0:
         raise KernelRefused(f"VFIO_DEVICE_RESET failed: {reset}")

@@ -32,6 +32,9 @@ class _Ssh:
 def test_the_tenant_runs_qdma_jobs_only_with_a_dpdmai_a_dpio_and_a_window():
     ssh = _Ssh(["dpmcp.3", "dpio.2", "dpio.1", "dpdmai.1"])
     assert fslmc.qdma_args(ssh, LX) == f"--qdma-dpio dpio.1 --window {LX.dma_window}"
+    # type1: IOVAs over the tenant's own tmpfs pages, mapped with VFIO_IOMMU_MAP_DMA
+    assert fslmc.qdma_args(ssh, LX.for_iommu("type1")) == \
+        "--qdma-dpio dpio.1 --window 0xc0000000:0x100000 --dma-file /tmp/vfio-hil-dma-tenant"
     assert fslmc.qdma_args(_Ssh(["dpmcp.3", "dpdmai.1"]), LX) == ""
     import attrs
     assert fslmc.qdma_args(ssh, attrs.evolve(LX, dut_object="dpio.1")) == ""

@@ -114,3 +114,22 @@ def test_type1_needs_a_twin_and_its_stream_id(tmp_path):
         load_profile(_profile(tmp_path, iommu_modes=["noiommu", "type1"]))
     with pytest.raises(TargetProfileError, match="iommu_modes"):
         load_profile(_profile(tmp_path, iommu_modes=["iommu"]))
+
+
+def _lx_profile(tmp_path, **changes):
+    data = yaml.safe_load((TARGETS_DIR / "qemu-lx2160a.yaml").read_text())
+    data.update(changes)
+    data["kconfig"] = [str(TARGETS_DIR / k) for k in data["kconfig"]]
+    data["lab_config"] = str(TARGETS_DIR.parent / "lab-configs" / data["lab_config"])
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in data.items() if v is not None}))
+    return path
+
+
+def test_the_mc_twins_streams_are_its_icids_and_type1_needs_the_probe_portals_address(tmp_path):
+    t = get_target("qemu-lx2160a")
+    assert t.iommu_modes == ["noiommu", "type1"] and t.iommu_sid is None and t.probe_portal_phys
+    with pytest.raises(TargetProfileError, match="iommu_sid does not apply"):
+        load_profile(_lx_profile(tmp_path, iommu_sid="0xfe00"))
+    with pytest.raises(TargetProfileError, match="probe_portal_phys"):
+        load_profile(_lx_profile(tmp_path, probe_portal_phys=None))
