@@ -94,7 +94,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     env = {**os.environ,
            **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s,
                            twin_plan=twin_plan),
-           **({"VFIO_HIL_TWIN_SOCKET": str(twin_plan.sockdir.path)} if twin_plan else {}),
+           **({"VFIO_HIL_TWIN_SOCKET": str(twin_plan.sockdir.path), "VFIO_HIL_TWIN_DTB": str(twin_plan.dtb)}
+              if twin_plan else {}),
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_IOMMU": target.iommu_mode,
            "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}

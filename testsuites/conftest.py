@@ -65,7 +65,8 @@ def twin(booted, profile):
     power = booted["strategy"].power
     running = RunningTwin(profile, os.environ["VFIO_HIL_TWIN_SOCKET"], local,
                           Path(os.environ["VFIO_HIL_RUN_DIR"]) / "twin-events.jsonl",
-                          qemu_death=getattr(power, "death_report", None), dut_peer_port=peer)
+                          qemu_death=getattr(power, "death_report", None), dut_peer_port=peer,
+                          dtb=Path(os.environ["VFIO_HIL_TWIN_DTB"]))
     _RUNNING_TWINS.append(running)
     yield running
     _RUNNING_TWINS.remove(running)

@@ -99,7 +99,8 @@ def main() -> int:
         from harness.twins.runtime import RunningTwin
 
         def run():
-            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_dir / "twin-events.jsonl")
+            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_dir / "twin-events.jsonl",
+                                         dtb=plan.dtb)
         threading.Thread(target=run, daemon=True).start()
 
     record: dict = {"release": art.meta["release"], "dpdk": VERSION}

@@ -393,6 +393,7 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, pid: int) -> dict:
         # translated or refused by the MMU-500, and whose memory the canary was.
         evidence["gap_dma_writes"] = twin.dma_writes_between(gap_from, gap_to)
         evidence["gap_iommu_faults"] = twin.iommu_faults_between(gap_from, gap_to)
+        evidence["dma_judged_by"] = platform.DMA_JUDGED_BY_TWIN
         evidence["canary"] = "the next tenant's own memory, mapped at the dead tenant's IOVAs before it opened the device"
     gap = query(ssh, t, "gap_end")
     # The MSIs the device sent while nobody had it open: only the twin sees them (the ITS drops an

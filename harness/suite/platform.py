@@ -455,6 +455,7 @@ def _experiment(ssh, t: TargetProfile, variant: str, twin, capture, pid: int) ->
         # an unmapped IOVA looks like: harmless, but the device was not stopped).
         evidence["gap_dma_writes"] = twin.dma_writes_between(gap_from, gap_to)
         evidence["gap_iommu_faults"] = twin.iommu_faults_between(gap_from, gap_to)
+        evidence["dma_judged_by"] = DMA_JUDGED_BY_TWIN
     # What the device sent out on its backend while nobody owned it: memory read and leaked.
     evidence["gap_tx"] = capture.transmitted_between(gap_from, gap_to) if capture is not None else None
     evidence["reset_state"] = reset_state(t, one(tenant, "quiescence"), regs[-1])
@@ -495,10 +496,16 @@ def irq_armed(t: TargetProfile, quiescence: dict) -> bool:
     return any(r in busy_bits(t, quiescence) for r in t.dut_irq_enable_registers)
 
 
+# evidence["dma_judged_by"]: what dma_bleed judges. "canary": bytes that changed in the window
+# (no-IOMMU: the physical window the device still points at). "twin": in type1 the window's IOVAs
+# are unmapped until the next tenant maps its own memory (iova_bleed's canary), so what the device
+# tried in the gap is only seen by the twin: DMA writes (translated or refused) and reads.
+DMA_JUDGED_BY_TWIN = "twin: the DMA the device tried in the gap"
+
+
 def dma_bled(evidence: dict) -> bool:
-    """No-IOMMU: the canary in the physical window changed. Type1 (see iova_bled): the device
-    tried DMA in the gap, as the twin saw it (writes, translated or refused; descriptor reads)."""
-    if "gap_dma_writes" in evidence:
+    """Whether dma_bleed saw DMA after the death, by what evidence["dma_judged_by"] names."""
+    if evidence.get("dma_judged_by") == DMA_JUDGED_BY_TWIN:
         return bool(evidence["gap_dma_writes"] or evidence["gap_dma_reads"])
     return evidence["gap_check"]["changed"] > 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from harness.errors import TargetProfileError
+from harness.errors import InfrastructureError, TargetProfileError
 from harness.targets import TargetProfile
 from harness.twins.dt import DtBuilder, dump_machine_dtb, u32s
 from harness.twins.engine import EventLog, TwinEngine
@@ -238,9 +238,10 @@ class RunningTwin:
     """The engine of a target's twin, fed by the same UDP frame feeder QEMU's own NIC models get."""
 
     def __init__(self, target: TargetProfile, socket_path: Path, dut_local_port: int, log_path: Path,
-                 qemu_death=None, dut_peer_port: int | None = None):
+                 qemu_death=None, dut_peer_port: int | None = None, dtb: Path | None = None):
         """``qemu_death``: QtestClient's probe of the QEMU that serves the socket (its driver's
-        death_report), so that a twin that cannot reach QEMU says why QEMU is gone."""
+        death_report), so that a twin that cannot reach QEMU says why QEMU is gone. ``dtb``: the
+        tree the plan gave QEMU (type1 behind the SMMUv3 reads the SMMU's address from it)."""
         self.q = QtestClient(socket_path, qemu_death=qemu_death)
         self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.rx.bind(("127.0.0.1", dut_local_port))          # where the feeder sends: loopback only
@@ -254,8 +255,10 @@ class RunningTwin:
         if target.iommu_mode == "type1" and target.twin == "fslmc":   # the MC twin's MMU-500, one stream per ICID
             walker = Smmuv2Walker(self.q.readl, self.q.read, base + mmu500.OFFSET)
         elif target.iommu_mode == "type1":    # every address the device is given is an IOVA of its stream
-            walker = Smmuv3Walker(self.q.readl, self.q.read, smmu_base(Path(log_path).parent / "twin.dtb"),
-                                  int(target.iommu_sid, 16))
+            if dtb is None:
+                raise InfrastructureError(f"{target.name} in type1: the twin was not handed the run's device tree, "
+                                          f"where the SMMUv3's address is")
+            walker = Smmuv3Walker(self.q.readl, self.q.read, smmu_base(dtb), int(target.iommu_sid, 16))
         self.engine = TwinEngine(self.q, twin, GicLines.locate(self.q), EventLog(log_path), iommu=walker).start()
         # Fault injection for the harness's own tests: VFIO_HIL_TWIN_FAULT=die-after-s:N kills the
         # twin N seconds in, so that a test can show its death turns into errors, never passes.

@@ -89,6 +89,15 @@ def test_dma_bleed_is_any_canary_byte_changed():
     assert not platform.dma_bled({"gap_check": {"changed": 0}})
 
 
+def test_in_type1_dma_bleed_is_what_the_twin_saw_tried_and_the_evidence_says_so():
+    twin = {"dma_judged_by": platform.DMA_JUDGED_BY_TWIN, "gap_check": {"changed": 0}}
+    assert platform.dma_bled({**twin, "gap_dma_writes": 3, "gap_dma_reads": 0})     # refused writes count
+    assert platform.dma_bled({**twin, "gap_dma_writes": 0, "gap_dma_reads": 5})
+    assert not platform.dma_bled({**twin, "gap_dma_writes": 0, "gap_dma_reads": 0})
+    # the same numbers without the switch (e.g. a board, no twin) are not read: the canary judges
+    assert not platform.dma_bled({"gap_check": {"changed": 0}, "gap_dma_writes": 3, "gap_dma_reads": 1})
+
+
 def test_native_probe_errors_are_the_lines_the_twins_really_provoked():
     """native.probe fails on these: what amd-xgbe logged against the twin before it modelled TX
     queue flush (6.1) and the timestamp commands (7.2); a clean probe and others' lines do not count."""
