@@ -5,9 +5,13 @@ with their own libc and loader), boots qemu-lx2160a with its twin, makes and bin
 suite does, and runs `dpdk-test dmadev_autotest` on the container (DPRC=dprc.2). How far it gets
 is the finding: the report keeps DPDK's output and the MC commands it sent.
 
-    .venv/bin/python -m harness.fidelity.dpdk [--kernel debian:6.1]      (make dpdk-fidelity)
+    .venv/bin/python -m harness.fidelity.dpdk [--kernel debian:6.1] [--iommu type1]   (make dpdk-fidelity)
 
-Writes reports/fidelity/dpdk-<release>.json. A run that stops partway is a finding, not an error;
+In no-IOMMU mode vfio gives each object its own group, which DPDK's fslmc bus does not expect
+(one group per container); with --iommu type1 the container is one group behind the MMU-500 twin
+(harness/twins/mmu500.py), as on the SoC, and DPDK runs with --iova-mode=va.
+
+Writes reports/fidelity/dpdk-<release>[-type1].json. A run that stops partway is a finding, not an error;
 exit 1 only when the lab broke (no boot, no staging).
 """
 
@@ -73,26 +77,27 @@ def _package(lib: str) -> str:
     return name + ("-23" if name[-1].isdigit() else "23")
 
 
-def command() -> str:
+def command(iova_mode: str = "pa") -> str:
     libs = f"{ON_TARGET}/lib/aarch64-linux-gnu:{ON_TARGET}/usr/lib/aarch64-linux-gnu"
     pmds = f"{ON_TARGET}/usr/lib/aarch64-linux-gnu/dpdk/pmds-23.0"
     plugins = " ".join(f"-d {pmds}/{p}" for p in PLUGINS)
     return (f"mkdir -p /var/run/dpdk && cd /tmp && echo dmadev_autotest | DPRC=dprc.2 timeout {RUN_DEADLINE_S - 20} "
             f"{ON_TARGET}/lib/ld-linux-aarch64.so.1 --library-path {libs} {ON_TARGET}/usr/bin/dpdk-test "
-            f"{plugins} --no-huge -m 256 --iova-mode=pa -l 0 --no-pci --log-level=bus.fslmc:debug "
+            f"{plugins} --no-huge -m 256 --iova-mode={iova_mode} -l 0 --no-pci --log-level=bus.fslmc:debug "
             f"--log-level=pmd.dma.dpaa2:debug 2>&1")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel", default="debian:6.1")
+    ap.add_argument("--iommu", choices=["noiommu", "type1"], default="noiommu")
     args = ap.parse_args()
-    target = get_target("qemu-lx2160a")
+    target = get_target("qemu-lx2160a").for_iommu(args.iommu)
     tarball = stage(cache_root())
     art = build_artifacts(target, parse_kernel_spec(args.kernel), [], say=print)
     out_dir = REPORTS_DIR / "fidelity"
     out_dir.mkdir(parents=True, exist_ok=True)
-    log_dir = out_dir / f"dpdk-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}"
+    log_dir = out_dir / f"dpdk-{art.meta['release']}{target.mode_suffix}-{time.strftime('%Y%m%dT%H%M%S')}"
     holder: dict = {}
 
     def attach(plan):
@@ -103,10 +108,11 @@ def main() -> int:
                                          dtb=plan.dtb)
         threading.Thread(target=run, daemon=True).start()
 
-    record: dict = {"release": art.meta["release"], "dpdk": VERSION}
+    record: dict = {"release": art.meta["release"], "dpdk": VERSION, "iommu": target.iommu_mode}
     log_dir.mkdir(parents=True)
-    with booted(target, art, log_dir, on_twin_plan=attach,
-                extra_bootargs="vfio.enable_unsafe_noiommu_mode=1") as s:    # as run.py boots a noiommu target
+    type1 = target.iommu_mode == "type1"
+    with booted(target, art, log_dir, on_twin_plan=attach,        # as run.py boots a target of that mode
+                extra_bootargs="" if type1 else "vfio.enable_unsafe_noiommu_mode=1") as s:
         twin = holder["twin"]
         try:
             ssh = s.ssh
@@ -118,7 +124,8 @@ def main() -> int:
             before = fslmc.bind_session(ssh, target)
             first = fslmc._mc(twin).commands_total
             started = time.monotonic()
-            out, _, rc = ssh.run(command(), timeout=RUN_DEADLINE_S)
+            record["iommu_attach"] = before.get("iommu_attach")
+            out, _, rc = ssh.run(command("va" if type1 else "pa"), timeout=RUN_DEADLINE_S)
             mc = fslmc._mc(twin)
             # DPDK logs one line per memory segment in no-IOMMU mode (65536 with -m 256): counted, not kept
             noisy = [line for line in out if "Running in NOIOMMU mode" in line]
@@ -129,7 +136,7 @@ def main() -> int:
             fslmc.restore_session(ssh, target, before)
         finally:
             twin.stop()
-    path = out_dir / f"dpdk-{art.meta['release']}.json"
+    path = out_dir / f"dpdk-{art.meta['release']}{target.mode_suffix}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print("\n".join(record["output"][-60:]))
     print(f"dpdk-test exited {record['rc']} after {record['seconds']} s; {len(record['mc_commands'])} MC commands; "

@@ -6,13 +6,15 @@ import struct
 
 import pytest
 
+from tests.unit import lpae_tables
+
 from harness.twins import smmuv2
 from harness.twins.smmuv2 import IommuFault, Smmuv2Walker
 from harness.twins.smmuv3 import Smmuv3Walker
 
 SMMU, PGD = 0x600000, 0x100000
 SID, CBNDX, ASID = 0x4001, 3, 0x2a
-AF, RO = 1 << 10, 1 << 7
+AF, RO = lpae_tables.AF, lpae_tables.RO
 
 
 class Memory:
@@ -87,20 +89,9 @@ def booted(mem=None, **bank):
     return mem
 
 
-def map_page(mem, iova, pa, extra=0):
-    """io-pgtable-arm's 4-level tables for a 48-bit IOVA (T0SZ 16)."""
-    table = PGD
-    nxt = max(PGD + 0x1000, getattr(mem, "next_table", 0))
-    for level in range(3):
-        shift = 12 + 9 * (3 - level)
-        slot = table + ((iova >> shift) & 0x1ff) * 8
-        cur = struct.unpack_from("<Q", mem.b, slot)[0]
-        if not cur:
-            mem.q(slot, nxt | 3)
-            cur, nxt = nxt | 3, nxt + 0x1000
-        table = cur & ~0xfff
-    mem.next_table = nxt
-    mem.q(table + ((iova >> 12) & 0x1ff) * 8, pa | AF | 3 | extra)
+def map_page(mem, iova, pa, extra=0, levels=4):
+    """io-pgtable-arm's tables below PGD (4 levels: a 48-bit IOVA, T0SZ 16)."""
+    lpae_tables.map_page(mem, PGD, iova, pa, extra, levels)
 
 
 def walker(mem):

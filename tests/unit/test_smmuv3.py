@@ -5,12 +5,14 @@ import struct
 
 import pytest
 
+from tests.unit import lpae_tables
+
 from harness.twins import smmuv3
 from harness.twins.smmuv3 import IommuFault, Smmuv3Walker
 
 SMMU, STRTAB, L2, CD, PGD = 0x9050000, 0x100000, 0x110000, 0x120000, 0x130000
 SID = 0xfe01
-AF, RO = 1 << 10, 1 << 7
+AF, RO = lpae_tables.AF, lpae_tables.RO
 
 
 class Memory:
@@ -44,16 +46,8 @@ def two_level(mem, cfg=smmuv3.STE_CFG_S1, t0sz=16):
 
 
 def map_page(mem, iova, pa, extra=0, levels=4):
-    table, nxt = PGD, PGD + 0x1000
-    for level in range(4 - levels, 3):
-        shift = 12 + 9 * (3 - level)
-        slot = table + ((iova >> shift) & 0x1ff) * 8
-        cur = struct.unpack_from("<Q", mem.b, slot)[0]
-        if not cur:
-            mem.q(slot, nxt | 3)
-            cur, nxt = nxt | 3, nxt + 0x1000
-        table = cur & ~0xfff
-    mem.q(table + ((iova >> 12) & 0x1ff) * 8, pa | AF | 3 | extra)
+    """io-pgtable-arm's tables below PGD (4 levels: a 48-bit IOVA, T0SZ 16)."""
+    lpae_tables.map_page(mem, PGD, iova, pa, extra, levels)
 
 
 def walker(mem):
