@@ -129,11 +129,16 @@ def table(kernel: str, results: list[tuple[Row, str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(hil: str, row: Row | None, target: str, kernel: str, out: Path) -> int:
+# The runs use this tree's harness, whatever an installed vfio-hil entry point would import (an
+# editable install elsewhere, e.g. another clone's): the rows and the code that judges them agree.
+HERE = Path(__file__).resolve().parents[1]
+
+
+def _run(hil: list[str], row: Row | None, target: str, kernel: str, out: Path) -> int:
     from harness import proc
     name, _, mode = target.partition("/")       # qemu-seattle/type1: that target with --iommu type1
-    argv = [hil, "run", "--target", name, "--kernel", kernel, "--out", str(out)] + (["--iommu", mode] if mode else [])
-    env = {}
+    argv = [*hil, "run", "--target", name, "--kernel", kernel, "--out", str(out)] + (["--iommu", mode] if mode else [])
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
     if row is not None and row.patch:
         argv += ["--kernel-patch", str(row.patch)]
     if row is not None and row.policy:
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = [r for r in rows if not args.only or any(o in r.name for o in args.only)]
     args.out.mkdir(parents=True, exist_ok=True)
-    hil = str(Path(sys.executable).with_name("vfio-hil"))
+    hil = [sys.executable, "-m", "harness"]
     base, broken, broken_targets, results = {}, [], set(), []
     for target in dict.fromkeys(r.target for r in rows):
         unpatched = args.out / f"unpatched-{target.replace('/', '-')}"
