@@ -37,7 +37,7 @@ from collections import deque
 import attrs
 
 from harness.twins.engine import Twin
-from harness.twins.qdma import EQCR_CI, EQCR_ENTRIES, EQCR_ENTRY, Eqcr, QdmaQueue
+from harness.twins.qdma import EQCR_CI, EQCR_ENTRIES, EQCR_ENTRY, EQCR_PI, Eqcr, QdmaQueue
 
 # Where things sit from the twin's base (the profile's twin_base): MC portals, then the control
 # registers, then the QBMan software portals (the DPIO's).
@@ -169,7 +169,8 @@ class FslMcTwin(Twin):
                 cena = portal_base + QBMAN_OFFSET + (o.id - 1) * PORTAL_SIZE
                 self.windows[f"{o.name}.eqcr"] = (cena, EQCR_ENTRIES * EQCR_ENTRY)
                 self.windows[f"{o.name}.eqcr_ci"] = (cena + QBMAN_SIZE // 2 + EQCR_CI, 4)
-                self.eqcrs[o.name] = Eqcr(f"{o.name}.eqcr", f"{o.name}.eqcr_ci")
+                self.windows[f"{o.name}.eqcr_pi"] = (cena + QBMAN_SIZE // 2 + EQCR_PI, 4)
+                self.eqcrs[o.name] = Eqcr(f"{o.name}.eqcr", f"{o.name}.eqcr_ci", f"{o.name}.eqcr_pi")
         self.queues = {o.name: QdmaQueue(o.name, dma_window, job_period_s)
                        for o in self.objects if o.type == "dpdmai" and dma_window}
         self.reset_honoured, self.reset_closes_handles = reset_honoured, reset_closes_handles
@@ -194,6 +195,8 @@ class FslMcTwin(Twin):
     def attach(self, engine) -> None:
         super().attach(engine)
         engine.set_reg("ctrl", CTRL_GSR, GSR_BOOT_DONE)     # the DPL is applied: the bus may probe
+        for ring in self.eqcrs.values():
+            ring.publish(engine)
 
     # -- the object model
     def find(self, type_: str, id_: int) -> McObject | None:

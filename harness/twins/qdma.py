@@ -8,7 +8,9 @@ leaves out is listed in harness/twins/README.md (approximation 13).
   of the portal's cache-enabled region; software writes bytes 1..63, then the verb with the
   ring's valid bit (0x80 on even laps, 0 on odd ones); the portal consumes entries in order and
   publishes its consumer index (mod 16) in the cache-inhibited EQCR_CI register (0x840), which
-  software reads to find free entries. Only an enabled DPIO consumes. Entry: verb (command in
+  software reads to find free entries, and in EQCR_PI (0x800) where software must produce next
+  with the lap's valid bit (bit 7), which software reads once, when it sets the portal up
+  (qbman_swp_init(): pi = EQCR_PI & 15, pi_vb = EQCR_PI & 0x80; DPDK's fslmc the same). Only an enabled DPIO consumes. Entry: verb (command in
   bits 0-1, target type in bit 4: 0 = a frame queue), FQID at byte 8, the frame descriptor at 32.
 - Frame descriptor (struct dpaa2_fd): address, length, format in bits 12-13 of format_offset
   (1 = a frame list). A qDMA job is a frame list of three 32-byte entries (struct
@@ -31,6 +33,7 @@ from collections import deque
 
 EQCR_ENTRIES, EQCR_ENTRY = 8, 64
 EQCR_CI = 0x840                     # QBMAN_CINH_SWP_EQCR_CI
+EQCR_PI = 0x800                     # QBMAN_CINH_SWP_EQCR_PI
 VALID = 0x80
 FD_OFFSET, FQID_OFFSET = 32, 8
 FD_FORMAT_LIST = 1
@@ -43,8 +46,14 @@ class Eqcr:
     """One DPIO portal's enqueue ring, as the twin's engine sees it (window ``ring`` holds the
     entries, window ``ci`` the consumer index register)."""
 
-    def __init__(self, ring: str, ci: str):
-        self.ring, self.ci_window, self.ci = ring, ci, 0
+    def __init__(self, ring: str, ci: str, pi: str):
+        self.ring, self.ci_window, self.pi_window, self.ci = ring, ci, pi, 0
+
+    def publish(self, engine) -> None:
+        """EQCR_CI and EQCR_PI as the portal stands: after a reset, index 0 and the first lap's
+        valid bit (a portal that reads 0 there would make software produce with the wrong bit)."""
+        engine.set_reg(self.ci_window, 0, self.ci)
+        engine.set_reg(self.pi_window, 0, self.ci | (0 if self.ci & EQCR_ENTRIES else VALID))
 
     def take(self, engine) -> list[tuple[int, bytes]]:
         """The entries software has handed over since the last call, in order: (FQID, FD bytes).
@@ -63,7 +72,7 @@ class Eqcr:
                 continue
             out.append((struct.unpack_from("<I", entry, FQID_OFFSET)[0], entry[FD_OFFSET:FD_OFFSET + 32]))
         if out or engine.reg(self.ci_window, 0) != self.ci:
-            engine.set_reg(self.ci_window, 0, self.ci)
+            self.publish(engine)
         return out
 
 
