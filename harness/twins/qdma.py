@@ -17,7 +17,7 @@ leaves out is listed in harness/twins/README.md (approximation 13).
   dpaa2_fl_entry: address, length, ...; dpaa2_qdma_populate_frames()): the source/destination
   descriptor, the source, the destination (with the final bit, 15 of format_offset).
 - qDMA: an enabled DPDMAI takes the frames enqueued to its TX (request) queue and runs them one
-  every ``job_period_s`` (a backlog, as a busy engine has): it fetches the frame list and the
+  every ``job_period_s`` (a backlog, as a busy engine has; a job reaching an idle engine starts at once): it fetches the frame list and the
   source (DMA reads of the owner's memory) and writes the destination (a DMA write). Jobs whose
   addresses fall outside the target's DMA window are not run (a real engine would write there;
   the twin never writes guest memory the harness did not set aside) and are logged as errors.
@@ -99,8 +99,7 @@ class QdmaQueue:
     def run(self, engine, now: float, sid: int | None = None) -> None:
         """Runs the next job when it is due (one per job_period_s); ``sid``: the stream its DMA
         carries behind an IOMMU (the DPDMAI's container's ICID)."""
-        if not self.frames:
-            self.next_job = now + self.job_period_s
+        if not self.frames:        # idle: a job that arrives now starts at once, the next one a period later
             return
         if now < self.next_job:
             return
