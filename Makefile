@@ -52,6 +52,7 @@ mutants: setup
 # check by userspace nobody here wrote; how far it gets is the finding.
 dpdk-fidelity: setup
 	$(PY) -m harness.fidelity.dpdk --kernel debian:6.1
+	$(PY) -m harness.fidelity.dpdk --kernel debian:6.1 --iommu type1
 
 unit: setup
 	$(PY) -m pytest -ra tests/unit
