@@ -30,6 +30,7 @@ def test_twin_agrees_with_qemus_xgmac_with_the_real_handler_and_the_control(suit
     assert {json.loads(e)["kind"] for e in events} >= {"reg", "dma", "irq"}, "the twin's event log is kept"
 
 
+@pytest.mark.mutant     # make mutant-tests: a patched arm64 kernel and a run, moved out of make test to keep it under 30 minutes
 def test_twin_agrees_on_a_handler_that_leaves_interrupts_armed(suite_runs):
     patch = "calxeda-reset-keeps-intr-ena.patch"
     twin = verdicts(suite_runs("qemu-virt-xgmac", "debian:6.1", patch))
