@@ -21,7 +21,7 @@ demo: setup
 # real kernels and boot them under QEMU. The mutant tests (a patched kernel each) that do not
 # fit CI's 30 minutes are `make mutant-tests`; the unpatched runs that do not, `make long-tests`.
 test: setup
-	$(PY) -m pytest -ra -m "not mutant and not long" tests
+	$(PY) -m pytest -ra --durations=15 -m "not mutant and not long" tests
 
 mutant-tests: setup
 	$(PY) -m pytest -ra -m mutant tests

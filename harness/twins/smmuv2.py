@@ -40,7 +40,7 @@ faults are raised here as IommuFault (the engine logs them) and never reported t
 seen as writes (RAM), which is harmless because the walker polls nothing: it reads the registers
 as they are when the twin makes an access. No TLB at all: every page of every access is walked
 afresh, so the walker never goes stale, and a kernel that forgot a TLB invalidation is not
-caught either (what walking every time costs is measured elsewhere, not assumed here).
+caught either (what walking every time costs: benchmarks/mmu500_walk.py, about 0.8 ms median).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def test_handler_that_leaves_interrupts_armed_fails_irq_but_not_dma(suite_runs):
     assert gap["armed_samples"] == gap["samples"] > 5 and gap["last"]["DMA_INTR_ENA"] != "0x0", gap
 
 
+@pytest.mark.mutant     # make mutant-tests: a patched kernel and a run, moved out of make test (31 min 17 s cold with it)
 def test_a_handler_error_is_the_kernels_fail_never_an_error(suite_runs):
     doc = suite_runs("qemu-highbank", "debian:6.1", REFUSES_BUSY)
     tests = {t["id"]: t for t in doc["tests"]}
