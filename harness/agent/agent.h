@@ -160,6 +160,9 @@ struct agent_session {
 #define AGENT_DMA_FILE_DEFAULT "/tmp/vfio-hil-dma-tenant"
 /* A window over a file's pages (created if missing, `size` bytes): type1's DMA memory. */
 int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64_t iova, uint64_t size);
+/* The DMA window as `dev` sees it: physical (no-IOMMU) or dma_file's pages mapped at IOVA phys (type1). */
+int agent_device_window(struct agent_vfio_device *dev, struct agent_dma_window *win, const char *dma_file,
+			uint64_t phys, uint64_t size);
 int agent_session_open(struct agent_session *s, const char *name, const char *compatible);
 int agent_session_irq_register(struct agent_session *s);
 int agent_session_irq_register_again(struct agent_session *s);

@@ -276,21 +276,23 @@ int agent_window_map_file(struct agent_dma_window *win, const char *path, uint64
 }
 
 
-/* The window as the device will see it: no-IOMMU, physical memory through /dev/mem; type1, the
- * pages of s->dma_file mapped at IOVA `phys` in the session's container before the device runs. */
-static int session_window(struct agent_session *s, uint64_t phys, uint64_t size)
+/* The window as `dev` will see it: no-IOMMU, physical memory through /dev/mem; type1, the pages
+ * of dma_file (NULL: AGENT_DMA_FILE_DEFAULT) mapped at IOVA `phys` in dev's container before the
+ * device runs. */
+int agent_device_window(struct agent_vfio_device *dev, struct agent_dma_window *win, const char *dma_file,
+			uint64_t phys, uint64_t size)
 {
-	if (s->dev.noiommu)
-		return agent_session_map_window(&s->win, phys, size);
-	if (agent_window_map_file(&s->win, s->dma_file ? s->dma_file : AGENT_DMA_FILE_DEFAULT, phys, size))
+	if (dev->noiommu)
+		return agent_session_map_window(win, phys, size);
+	if (agent_window_map_file(win, dma_file ? dma_file : AGENT_DMA_FILE_DEFAULT, phys, size))
 		return -1;
-	return agent_vfio_map_dma(&s->dev, s->win.va, phys, size);
+	return agent_vfio_map_dma(dev, win->va, phys, size);
 }
 
 int agent_session_arm(struct agent_session *s, uint64_t phys, uint64_t size)
 {
 	AGENT_CHECK_EQ(s->state, AGENT_INITED);
-	if (session_window(s, phys, size))
+	if (agent_device_window(&s->dev, &s->win, s->dma_file, phys, size))
 		return -1;
 	AGENT_CHECK_EQ(s->ops->arm_dma(&s->dev, &s->win), 0);
 	if (s->irq_fd < 0 && agent_session_irq_register(s))

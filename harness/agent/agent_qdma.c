@@ -73,11 +73,7 @@ int agent_qdma_open(struct agent_qdma *q, const char *dpio, uint32_t fqid, uint6
 		return -1;
 	q->cena = map_region(&q->dpio, 0);
 	q->cinh = map_region(&q->dpio, 1);
-	if (!q->cena || !q->cinh)
-		return -1;
-	if (q->dpio.noiommu ? agent_session_map_window(&q->win, phys, size) :
-	    (agent_window_map_file(&q->win, dma_file ? dma_file : AGENT_DMA_FILE_DEFAULT, phys, size) ||
-	     agent_vfio_map_dma(&q->dpio, q->win.va, phys, size)))
+	if (!q->cena || !q->cinh || agent_device_window(&q->dpio, &q->win, dma_file, phys, size))
 		return -1;
 	/* where the portal stands: a portal another user left keeps its index (qbman_swp_init() reads it too) */
 	q->pi = *(volatile uint32_t *)(q->cinh + EQCR_CI) & (2 * EQCR_ENTRIES - 1);

@@ -10,14 +10,16 @@ leaves out is listed in harness/twins/README.md (approximation 13).
   publishes its consumer index (mod 16) in the cache-inhibited EQCR_CI register (0x840), which
   software reads to find free entries, and in EQCR_PI (0x800) where software must produce next
   with the lap's valid bit (bit 7), which software reads once, when it sets the portal up
-  (qbman_swp_init(): pi = EQCR_PI & 15, pi_vb = EQCR_PI & 0x80; DPDK's fslmc the same). Only an enabled DPIO consumes. Entry: verb (command in
+  (qbman_swp_init(): pi = EQCR_PI & 15, pi_vb = EQCR_PI & 0x80; DPDK's fslmc the same). Only
+  an enabled DPIO consumes. Entry: verb (command in
   bits 0-1, target type in bit 4: 0 = a frame queue), FQID at byte 8, the frame descriptor at 32.
 - Frame descriptor (struct dpaa2_fd): address, length, format in bits 12-13 of format_offset
   (1 = a frame list). A qDMA job is a frame list of three 32-byte entries (struct
   dpaa2_fl_entry: address, length, ...; dpaa2_qdma_populate_frames()): the source/destination
   descriptor, the source, the destination (with the final bit, 15 of format_offset).
 - qDMA: an enabled DPDMAI takes the frames enqueued to its TX (request) queue and runs them one
-  every ``job_period_s`` (a backlog, as a busy engine has; a job reaching an idle engine starts at once): it fetches the frame list and the
+  every ``job_period_s`` (a backlog, as a busy engine has; a job reaching an idle engine starts
+  at once): it fetches the frame list and the
   source (DMA reads of the owner's memory) and writes the destination (a DMA write). Jobs whose
   addresses fall outside the target's DMA window are not run (a real engine would write there;
   the twin never writes guest memory the harness did not set aside) and are logged as errors.

@@ -95,11 +95,18 @@ def layout(target: TargetProfile) -> tuple[int, int, int]:
 SMMU_COMPATIBLE = "arm,smmu-v3"
 
 
+def iommu_model(target: TargetProfile) -> str | None:
+    """Which IOMMU the twin sits behind in this run: None (no-IOMMU), "smmuv3" (QEMU virt's own),
+    or "mmu500" (the MC twin's: arm-smmu-v3 cannot group a container's objects, mmu500.py)."""
+    if target.iommu_mode != "type1":
+        return None
+    return "mmu500" if target.twin == "fslmc" else "smmuv3"
+
+
 def machine_options(target: TargetProfile) -> list[str]:
     """QEMU -machine options the run's IOMMU mode adds to the environment's machine (QEMU merges
-    repeated -machine options): type1 puts virt's SMMUv3 in front of the twin (the MC twin brings
-    its own MMU-500 instead: mmu500.py)."""
-    return ["iommu=smmuv3"] if target.iommu_mode == "type1" and target.twin != "fslmc" else []
+    repeated -machine options): virt's SMMUv3 in front of the twin."""
+    return ["iommu=smmuv3"] if iommu_model(target) == "smmuv3" else []
 
 
 def build_dtb(target: TargetProfile, out: Path) -> Path:
@@ -118,7 +125,7 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
     path = add_twin_node(b, shape, target.dut_device.split(".", 1)[1], base)
-    if target.iommu_mode == "type1":
+    if iommu_model(target) == "smmuv3":
         # QEMU 7.2 always makes the SMMUv3 node for iommu=smmuv3 and gives it a phandle of its own.
         smmu = b.find_compatible(SMMU_COMPATIBLE)
         if smmu is None:
@@ -149,10 +156,11 @@ def _build_fslmc_dtb(target: TargetProfile, out: Path) -> Path:
     base, _, end = layout(target)
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)
-    type1 = target.iommu_mode == "type1"
+    behind_mmu500 = iommu_model(target) == "mmu500"
     mc = add_fslmc_node(b, base, fslmc.PORTALS_SIZE, base + fslmc.CTRL_OFFSET, base + fslmc.QBMAN_OFFSET,
-                        fslmc.QBMAN_SIZE, fslmc.ROOT_ICID, fslmc.TENANT_ICID, parent=add_soc_bus(b) if type1 else "")
-    if type1:
+                        fslmc.QBMAN_SIZE, fslmc.ROOT_ICID, fslmc.TENANT_ICID,
+                        parent=add_soc_bus(b) if behind_mmu500 else "")
+    if behind_mmu500:
         mmu500.add_node(b, base + mmu500.OFFSET, mc)
     out.write_bytes(b.blob())
     return out
@@ -227,7 +235,7 @@ class TwinPlan:
 def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
     run_dir.mkdir(parents=True, exist_ok=True)
     preload = []
-    if target.twin == "fslmc" and target.iommu_mode == "type1":
+    if iommu_model(target) == "mmu500":
         regs = run_dir / "mmu500-regs.bin"
         regs.write_bytes(mmu500.reset_image_bytes())
         preload.append((regs, layout(target)[0] + mmu500.OFFSET))
@@ -252,9 +260,10 @@ class RunningTwin:
         twin = make_twin(target.twin, base, udp_frame_source(self.rx), twin_policy(os.environ.get(POLICY_ENV, "")),
                          tx_sink=tx, dma_window=(wbase, wend - wbase), dpl_child=not target.dut_create)
         walker = None
-        if target.iommu_mode == "type1" and target.twin == "fslmc":   # the MC twin's MMU-500, one stream per ICID
+        model = iommu_model(target)           # every address the device is given is an IOVA of its stream
+        if model == "mmu500":                 # the MC twin's MMU-500: one stream per ICID
             walker = Smmuv2Walker(self.q.readl, self.q.read, base + mmu500.OFFSET)
-        elif target.iommu_mode == "type1":    # every address the device is given is an IOVA of its stream
+        elif model == "smmuv3":
             if dtb is None:
                 raise InfrastructureError(f"{target.name} in type1: the twin was not handed the run's device tree, "
                                           f"where the SMMUv3's address is")

@@ -85,3 +85,15 @@ def test_without_an_iommu_the_physical_window_still_fences_the_engine():
     q.enqueue(engine, _fd(0xc0000000))
     q.run(engine, 1.0)
     assert engine.accesses == [] and engine.logged[0][1]["error"] == "not a frame list in the DMA window"
+
+
+def test_the_mc_twin_sits_behind_its_mmu500_and_the_others_behind_virts_smmuv3():
+    from harness.targets import get_target
+    from harness.twins import runtime
+
+    lx, seattle = get_target("qemu-lx2160a"), get_target("qemu-seattle")
+    assert runtime.iommu_model(lx) is None and runtime.iommu_model(seattle) is None
+    assert runtime.iommu_model(lx.for_iommu("type1")) == "mmu500"
+    assert runtime.machine_options(lx.for_iommu("type1")) == []          # no SMMUv3 beside the MMU-500
+    assert runtime.iommu_model(seattle.for_iommu("type1")) == "smmuv3"
+    assert runtime.machine_options(seattle.for_iommu("type1")) == ["iommu=smmuv3"]
