@@ -74,13 +74,43 @@ static volatile struct xgbe_desc *ring(struct agent_dma_window *win, unsigned in
 	return (volatile struct xgbe_desc *)(win->va + 0x100 * c);
 }
 
-/* The XPCS window shows the page of the last select; a device model polled from outside
- * (the twin) shows it a step later, so wait before the data access. On hardware the
- * wait costs nothing but time. */
+/* The XPCS window shows the page of the last select. A device model polled from outside (the
+ * twin) shows it one engine step later, and a step under load takes longer than any fixed wait
+ * (a 3 ms wait read the PCS page for AN_INTMASK in a loaded run: a false "armed"). So the agent
+ * writes its selects with SELECT_SHOWN_MARK, a bit the select does not implement (on the device
+ * it reads back 0 at once); the twin clears it once the page is shown. If the mark is still there
+ * after MARK_DEADLINE_US the device keeps unimplemented bits: the agent falls back to a plain
+ * select and a fixed wait from then on, and says so once on stderr. */
+#define SELECT_SHOWN_MARK       (1u << 31)
+#define MARK_DEADLINE_US        2000000
+#define MARK_POLL_US            200
+#define FALLBACK_WAIT_US        3000
+
+static int mark_sticks;
+
 static void mmd_select(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg)
 {
-	agent_wr1(dev, PCS_MMD_SELECT, (mmd << 8) | (reg >> 8));
-	usleep(3000);
+	uint32_t sel = (mmd << 8) | (reg >> 8);
+	long waited;
+
+	if (mark_sticks) {
+		agent_wr1(dev, PCS_MMD_SELECT, sel);
+		usleep(FALLBACK_WAIT_US);
+		return;
+	}
+	agent_wr1(dev, PCS_MMD_SELECT, sel | SELECT_SHOWN_MARK);
+	for (waited = 0; agent_rd1(dev, PCS_MMD_SELECT) & SELECT_SHOWN_MARK; waited += MARK_POLL_US) {
+		if (waited >= MARK_DEADLINE_US) {
+			fprintf(stderr, "vfio-hil-agent: the XPCS select kept bit 31 for %d ms: "
+				"plain selects with a %d us wait from now on\n",
+				MARK_DEADLINE_US / 1000, FALLBACK_WAIT_US);
+			mark_sticks = 1;
+			agent_wr1(dev, PCS_MMD_SELECT, sel);
+			usleep(FALLBACK_WAIT_US);
+			return;
+		}
+		usleep(MARK_POLL_US);
+	}
 }
 
 static uint32_t mmd_read(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg)
@@ -89,11 +119,13 @@ static uint32_t mmd_read(struct agent_vfio_device *dev, unsigned int mmd, unsign
 	return agent_rd1(dev, (reg & 0xff) << 2);
 }
 
+/* The select again after the data write: the twin sees the write no later than the mark, with
+ * the same page selected, so the write lands on that page before the next select can move it. */
 static void mmd_write(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg, uint32_t val)
 {
 	mmd_select(dev, mmd, reg);
 	agent_wr1(dev, (reg & 0xff) << 2, val);
-	usleep(3000);
+	mmd_select(dev, mmd, reg);
 }
 
 static int xgbe_probe(struct agent_vfio_device *dev)

@@ -47,6 +47,9 @@ CH_TCR, CH_TDLR_HI, CH_TDLR_LO, CH_TDRLR = 0x04, 0x10, 0x14, 0x30
 SR_TI, SR_RI, SR_RBU, SR_NIS = 1 << 0, 1 << 6, 1 << 7, 1 << 15
 SR_MARKER = 1 << 31          # reserved bit: makes a guest's ack (architectural bits only) a visible change
 PCS_SELECT = 0xff << 2
+# Not a select bit: the vfio-hil agent sets it in its selects and waits for it to clear, which the
+# twin does once it shows the page (a device that does not implement it reads it back 0 at once).
+SELECT_SHOWN_MARK = 1 << 31
 MMD_PCS, MMD_AN = 3, 7
 CTRL1_RESET = 1 << 15
 AN_CTRL1_ENABLE, AN_CTRL1_RESTART = 1 << 12, 1 << 9
@@ -143,13 +146,15 @@ class XgbeTwin(Twin):
             self.tscr_pending = True                            # latched on the next step
         elif window == "xpcs":
             if offset == PCS_SELECT:
-                self.select = new
+                self.select = new & ~SELECT_SHOWN_MARK
                 self._show_page()
+                if new & SELECT_SHOWN_MARK:                 # shown: the agent may access the page
+                    self.engine.set_reg("xpcs", PCS_SELECT, self.select)
             else:
                 # The select as the guest left it in this step's snapshot, not as last seen: a
                 # select-then-data pair (xmdio_write) can land in one step, and the data
                 # callback runs first (lower offset).
-                self.select = self.engine.reg("xpcs", PCS_SELECT)
+                self.select = self.engine.reg("xpcs", PCS_SELECT) & ~SELECT_SHOWN_MARK
                 mmd, reg = self.select >> 8, ((self.select & 0xff) << 8) | (offset >> 2)
                 page = self.mmd.setdefault(mmd, {})
                 if mmd == MMD_AN and reg == AN_INT:          # a 0 clears a bit; a 1 leaves it

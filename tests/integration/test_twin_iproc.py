@@ -11,6 +11,7 @@ from harness.suite.platform import VARIANTS
 from harness.targets import get_target
 
 from .twin_rig import events_by_test, resets_by_test
+from .verdicts import explain
 
 pytestmark = pytest.mark.integration
 NO_FLUSH = "bcmflexrm-reset-no-flush.patch"
@@ -23,7 +24,9 @@ def test_flexrm_handler_against_the_twin(suite_runs):
     irq = {f"teardown.{x}.{check}" for x in VARIANTS for check in ("irq_bleed", "next_tenant_irq")}
     tx = {f"teardown.{x}.tx_leak" for x in VARIANTS}
     # 6.1.192 does not honour reset_required=0, as on every target.
-    assert {k: x for k, x in v.items() if x != "pass" and k not in irq | tx} == {"reset.required_override": "fail"}, v
+    expected = {"reset.required_override": "fail"}
+    assert {k: x for k, x in v.items() if x != "pass" and k not in irq | tx} == expected, \
+        explain(doc, irq | tx | set(expected))
     profile = get_target("qemu-iproc")
     assert all(v[k] == "skip" and tests[k]["reason"] == profile.dut_no_wired_irq for k in irq), \
         {k: tests[k] for k in irq}

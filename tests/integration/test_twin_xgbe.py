@@ -99,6 +99,28 @@ def test_select_and_data_written_in_one_step_reach_the_selected_page(twin):
     assert '"what": "PCS"' in log.read_text(), "the PCS reset went to the page selected before"
 
 
+def test_a_marked_select_is_cleared_only_once_its_page_is_shown(twin):
+    """The agent's select handshake (agent_xgbe.c mmd_select): a select with bit 31 reads back with
+    bit 31 until the twin shows that page, so a read after the mark clears sees the selected
+    page however long the engine's step took: here the engine is held (its lock) across the
+    select, as a loaded machine would delay it, and the data read right after the clear is AN_INTMASK."""
+    engine, _, _ = twin
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x780))
+    settle(engine)
+    guest(engine, lambda q: q.writel(XPCS + 4, 0x5))                         # AN_INTMASK (0x8001)
+    settle(engine)
+    guest(engine, lambda q: q.writel(XPCS + 0x3fc, 0x300 | (1 << 31)))       # the PCS page, marked
+    settle(engine)
+    assert guest(engine, lambda q: q.readl(XPCS + 0x3fc)) == 0x300            # shown: the mark is gone
+    with engine.lock:                                                        # the engine cannot step
+        engine.q.writel(XPCS + 0x3fc, 0x780 | (1 << 31))
+        time.sleep(0.05)
+        assert engine.q.readl(XPCS + 0x3fc) & (1 << 31), "the mark cleared before the page was shown"
+        assert engine.q.readl(XPCS + 4) == 0x2, "the window should still show the PCS page (PCS status)"
+    wait_for(engine, lambda q: not q.readl(XPCS + 0x3fc) & (1 << 31))
+    assert guest(engine, lambda q: q.readl(XPCS + 4)) == 0x5, "read after the mark cleared: not AN_INTMASK"
+
+
 def test_tx_sends_owned_descriptors_buffers_and_hands_them_back(twin):
     """TX DMA reads each descriptor the device owns and its buffer, sends the frame on the twin's
     backend, clears OWN and raises SR.TI; a descriptor it does not own stops it."""
