@@ -1,0 +1,139 @@
+"""A board's BMC on this host: OpenIPMI's ipmi_sim answering IPMI 2.0 (RMCP+) on a loopback UDP
+port, its chassis control switching the board's process (harness.lab.chassis) and its
+serial-over-LAN reaching the board's serial port (a TCP port on 127.0.0.1). What labgrid's
+IPMIPowerDriver and IPMISOLConsoleDriver talk to in the virtual lab and in their own tests.
+
+Everything lives in one 0700 directory (lan.conf, the emulator commands, ipmi_sim's state, the
+board's directory); ipmi_sim runs in a session of its own and is stopped by its PID's process
+group, after the board is switched off. The password goes into lan.conf (0600) only: it is the
+simulated BMC's own secret, as it would be in a BMC's flash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import attrs
+
+from harness.errors import InfrastructureError
+from harness.lab import chassis
+
+IPMI_SIM = "ipmi_sim"
+START_DEADLINE_S = 10.0
+STOP_DEADLINE_S = 5.0
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def udp_bound(port: int) -> bool:
+    """Whether something listens on UDP 127.0.0.1:``port`` (/proc/net/udp: the BMC is up)."""
+    want = f"0100007F:{port:04X}"
+    return any(line.split()[1] == want for line in Path("/proc/net/udp").read_text().splitlines()[1:])
+
+
+@attrs.define
+class BmcSim:
+    """One simulated BMC. ``board_argv`` is the board (its process is the chassis' power);
+    ``serial`` the board's serial port, host:port on 127.0.0.1, that SOL connects to."""
+    workdir: Path
+    board_argv: list[str]
+    serial_port: int
+    username: str = "vfio-hil"
+    password: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
+    port: int = attrs.field(factory=free_udp_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def board_dir(self) -> Path:
+        return self.workdir / "board"
+
+    def lan_conf(self) -> str:
+        switch = f"{sys.executable} {Path(chassis.__file__).resolve()} {self.board_dir}"
+        return "\n".join([
+            'name "vfio-hil-bmc"',
+            "set_working_mc 0x20",
+            "  startlan 1",
+            f"    addr 127.0.0.1 {self.port}",
+            "    priv_limit admin",
+            "    allowed_auths_callback none",
+            "    allowed_auths_user md5",
+            "    allowed_auths_operator md5",
+            "    allowed_auths_admin md5",
+            f"    guid {secrets.token_hex(16)}",
+            "  endlan",
+            f'  chassis_control "{switch} 0x20"',
+            f'  sol "tcp:127.0.0.1:{self.serial_port}" 115200',
+            f'user 2 true "{self.username}" "{self.password}" admin 10 md5',
+            "",
+        ])
+
+    @staticmethod
+    def emu_commands() -> str:
+        # One BMC at 0x20 with the chassis device (device support 0x9f), no SDRs of its own.
+        return "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
+
+    def start(self) -> "BmcSim":
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o700)
+        self.board_dir.mkdir(mode=0o700, exist_ok=True)
+        (self.board_dir / "board.json").write_text(json.dumps({"argv": self.board_argv}))
+        conf = self.workdir / "lan.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.lan_conf())
+        (self.workdir / "cmds.emu").write_text(self.emu_commands())
+        (self.workdir / "state").mkdir(mode=0o700, exist_ok=True)
+        argv = [IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"), "-s", str(self.workdir / "state"),
+                "-n", "-p"]
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.workdir / "ipmi_sim.log", "wb"),
+                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
+        except FileNotFoundError:
+            raise InfrastructureError(f"{IPMI_SIM} is not installed (Debian: openipmi; or: make setup)") from None
+        end = time.monotonic() + START_DEADLINE_S
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise InfrastructureError(f"{IPMI_SIM} exited ({self.proc.returncode}) at start: {' '.join(argv)}\n"
+                                          f"{self.log_tail()}")
+            if udp_bound(self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise InfrastructureError(f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port} within {START_DEADLINE_S} s: "
+                                  f"{' '.join(argv)}\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.workdir / "ipmi_sim.log").read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """Board off, then ipmi_sim's process group: SIGTERM, then SIGKILL after the deadline."""
+        chassis.power_off(self.board_dir)
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=STOP_DEADLINE_S)
+
+    def __enter__(self) -> "BmcSim":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,216 @@
+"""IPMI for labgrid (which has none in 26.0): a BMC resource, a power driver (chassis power) and a
+serial-over-LAN console driver, both through ipmitool, the tool lab admins already use against
+Calxeda's ECME and server BMCs.
+
+- ``IPMIBMC`` (resource: where): host, port, user, interface (lanplus: IPMI 2.0/RMCP+), cipher
+  suite (3: HMAC-SHA1 / HMAC-SHA1-96 / AES-CBC-128, what ipmitool's -C 3 asks) and the *name* of
+  the environment variable that holds the password on the machine running the driver. The
+  password itself is never a resource attribute, so it never reaches an exporter's config, the
+  coordinator or a log; ipmitool gets it with -E (it reads IPMI_PASSWORD), never in argv.
+- ``IPMIPowerDriver`` (PowerProtocol: on, off, cycle, get): ``ipmitool chassis power ...``, each
+  with a deadline; a BMC that does not answer (timeout, refused session, unknown reply) raises
+  ExecutionError naming the BMC and ipmitool's own words: the lab's failure, an `error`.
+- ``IPMISOLConsoleDriver`` (ConsoleProtocol): ``ipmitool sol activate`` as a child process on a
+  pseudo-terminal (it wants one); on close the SOL payload is deactivated too, else the BMC
+  keeps it active and the next activate is refused ("SOL payload already active").
+
+Import this module (a labgrid environment's ``imports:``) to register the three with labgrid's
+target factory. The driver's machine must reach the BMC's address (in a lab: the client's
+network, or run the client where the BMCs are).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+
+import attr
+from labgrid.driver.common import Driver
+from labgrid.driver.exception import ExecutionError
+from labgrid.driver.consoleexpectmixin import ConsoleExpectMixin
+from labgrid.driver.powerdriver import PowerResetMixin
+from labgrid.factory import target_factory
+from labgrid.protocol import ConsoleProtocol, PowerProtocol
+from labgrid.resource.common import Resource
+from labgrid.step import step
+
+IPMITOOL = "ipmitool"
+
+
+@target_factory.reg_resource
+@attr.s(eq=False)
+class IPMIBMC(Resource):
+    """A board's BMC, reached over IPMI-over-LAN."""
+    host = attr.ib(validator=attr.validators.instance_of(str))
+    port = attr.ib(default=623, validator=attr.validators.instance_of(int))
+    username = attr.ib(default="", validator=attr.validators.instance_of(str))
+    interface = attr.ib(default="lanplus", validator=attr.validators.in_(["lan", "lanplus"]))
+    cipher = attr.ib(default=3, validator=attr.validators.instance_of(int))
+    password_env = attr.ib(default="IPMI_PASSWORD", validator=attr.validators.matches_re(r"^[A-Z_][A-Z0-9_]*$"))
+
+
+# SOL's escape character: ipmitool's default "~" ends the session on "~." at a line start, which a
+# shell line could hold; a control character nobody types cannot.
+SOL_ESCAPE = "\x1c"
+
+
+def ipmitool_argv(bmc: IPMIBMC, *command: str) -> list[str]:
+    """ipmitool's command line for ``command`` on ``bmc``: -E (the password from IPMI_PASSWORD in
+    the environment), never -P; one retry (-R) with a short per-try timeout (-N), the caller
+    bounding the whole."""
+    argv = [IPMITOOL, "-I", bmc.interface, "-H", bmc.host, "-p", str(bmc.port), "-E", "-N", "2", "-R", "1",
+            "-e", SOL_ESCAPE]
+    if bmc.username:
+        argv += ["-U", bmc.username]
+    if bmc.interface == "lanplus":
+        argv += ["-C", str(bmc.cipher)]
+    return argv + list(command)
+
+
+def ipmitool_env(bmc: IPMIBMC) -> dict:
+    """The environment ipmitool runs with: IPMI_PASSWORD from the variable the resource names."""
+    password = os.environ.get(bmc.password_env)
+    if password is None:
+        raise ExecutionError(f"BMC {bmc.host}:{bmc.port}: no password: set the environment variable "
+                             f"{bmc.password_env} (the resource's password_env) where the driver runs")
+    return {**os.environ, "IPMI_PASSWORD": password}
+
+
+def parse_power_status(text: str) -> bool:
+    """``Chassis Power is on|off`` -> True|False; anything else is not an answer."""
+    words = text.strip().lower().split()
+    if words[:3] == ["chassis", "power", "is"] and len(words) == 4 and words[3] in ("on", "off"):
+        return words[3] == "on"
+    raise ValueError(f"not a chassis power status: {text.strip()!r}")
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class IPMIPowerDriver(Driver, PowerResetMixin, PowerProtocol):
+    """Chassis power through the BMC; every call bounded by ``timeout`` seconds."""
+    bindings = {"bmc": "IPMIBMC"}
+    timeout = attr.ib(default=15.0, validator=attr.validators.instance_of(float))
+
+    def _ipmitool(self, *command: str) -> str:
+        argv = ipmitool_argv(self.bmc, *command)
+        where = f"BMC {self.bmc.host}:{self.bmc.port}"
+        try:
+            proc = subprocess.run(argv, env=ipmitool_env(self.bmc), capture_output=True, text=True,
+                                  timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise ExecutionError(f"{where} did not answer `{' '.join(command)}` within {self.timeout} s") from None
+        except FileNotFoundError:
+            raise ExecutionError(f"{IPMITOOL} is not installed (Debian: ipmitool; or: make setup)") from None
+        if proc.returncode != 0:
+            raise ExecutionError(f"{where} refused `{' '.join(command)}` (ipmitool exit {proc.returncode}): "
+                                 f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+        return proc.stdout
+
+    @Driver.check_active
+    @step()
+    def on(self):
+        self._ipmitool("chassis", "power", "on")
+
+    @Driver.check_active
+    @step()
+    def off(self):
+        self._ipmitool("chassis", "power", "off")
+
+    @Driver.check_active
+    @step()
+    def cycle(self):
+        # A BMC refuses "power cycle" while the chassis is off (IPMI 2.0, 28.3): power it on instead.
+        self._ipmitool("chassis", "power", "cycle" if self.get() else "on")
+
+    @Driver.check_active
+    def get(self) -> bool:
+        out = self._ipmitool("chassis", "power", "status")
+        try:
+            return parse_power_status(out)
+        except ValueError as exc:
+            raise ExecutionError(f"BMC {self.bmc.host}:{self.bmc.port}: {exc}") from None
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
+    """The board's serial console over IPMI SOL: ``ipmitool sol activate`` on a pseudo-terminal
+    (it puts its terminal in raw mode and refuses to run without one), its environment, not
+    its argv, carrying the password. On close the payload is deactivated as well: a BMC keeps it
+    active until told, and would refuse the next activate."""
+    bindings = {"bmc": "IPMIBMC"}
+    txdelay = attr.ib(default=0.0, validator=attr.validators.instance_of(float))
+    deactivate_timeout = attr.ib(default=10.0, validator=attr.validators.instance_of(float))
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.status = 0
+        self._child = None
+        self._master = None
+
+    def open(self):
+        if self.status:
+            return
+        master, slave = os.openpty()
+        try:
+            self._child = subprocess.Popen(ipmitool_argv(self.bmc, "sol", "activate"), env=ipmitool_env(self.bmc),
+                                           stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        except FileNotFoundError:
+            os.close(master)
+            raise ExecutionError(f"{IPMITOOL} is not installed (Debian: ipmitool; or: make setup)") from None
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        self._master = master
+        self._poll = select.poll()
+        self._poll.register(master, select.POLLIN)
+        self.status = 1
+
+    def _vanished(self) -> ExecutionError:
+        return ExecutionError(f"the SOL session to BMC {self.bmc.host}:{self.bmc.port} ended "
+                              f"(ipmitool exit {self._child.poll()}): the console dropped")
+
+    def _read(self, size: int = 1024, timeout: int = 0, max_size: int = None):
+        if self._child.poll() is not None:
+            raise self._vanished()
+        if self._poll.poll(timeout):
+            try:
+                return os.read(self._master, min(size, max_size) if max_size else size)
+            except BlockingIOError:
+                return b""
+            except OSError:            # EIO: the terminal's other side is gone
+                raise self._vanished() from None
+        return b""
+
+    def _write(self, data: bytes):
+        if self._child.poll() is not None:
+            raise self._vanished()
+        return os.write(self._master, data)
+
+    def close(self):
+        if not self.status:
+            return
+        try:
+            if self._child.poll() is None:
+                self._child.terminate()
+                try:
+                    self._child.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    self._child.kill()
+                    self._child.wait(timeout=2)
+        finally:
+            os.close(self._master)
+            self._master = self._child = None
+            self.status = 0
+            try:        # the BMC keeps a payload active until told: the next activate would be refused
+                subprocess.run(ipmitool_argv(self.bmc, "sol", "deactivate"), env=ipmitool_env(self.bmc),
+                               capture_output=True, timeout=self.deactivate_timeout)
+            except (subprocess.TimeoutExpired, ExecutionError) as exc:
+                self.logger.warning("SOL deactivate on BMC %s:%s failed: %s", self.bmc.host, self.bmc.port, exc)
+
+    def on_activate(self):
+        self.open()
+
+    def on_deactivate(self):
+        self.close()

@@ -1,0 +1,162 @@
+"""labgrid's IPMI layer (harness/lab/ipmi.py) against a real BMC: OpenIPMI's ipmi_sim on a
+loopback port (harness/lab/bmcsim.py), whose chassis control switches a board process and whose
+SOL reaches the board's serial port. The board here is a TCP server playing U-Boot's prompt."""
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from labgrid import Target
+from labgrid.driver.exception import ExecutionError
+
+from harness.lab.bmcsim import BmcSim, free_udp_port
+from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver
+
+pytestmark = pytest.mark.integration
+PASSWORD_ENV = "VFIO_HIL_TEST_BMC_PASSWORD"
+
+
+class UBootSerial:
+    """A board's serial port: prints U-Boot's banner and prompt to whoever connects (the BMC, when
+    it starts: before any SOL session, so nobody sees it), then answers each line with
+    ``echo: <line>`` and the prompt again, an empty line with the prompt."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen()
+        self.port = self.srv.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn):
+        with conn:
+            conn.sendall(b"\r\nU-Boot 2023.01 (vfio-hil test board)\r\nHighbank # ")
+            buf = b""
+            while True:
+                try:
+                    data = conn.recv(1024)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\r" in buf or b"\n" in buf:
+                    line, _, buf = buf.replace(b"\r", b"\n").partition(b"\n")
+                    conn.sendall((b"echo: " + line + b"\r\n" if line else b"") + b"Highbank # ")
+
+    def close(self):
+        self.srv.close()
+
+
+@pytest.fixture
+def targets(monkeypatch):
+    """Every labgrid Target a test makes, cleaned up (drivers deactivated) while the BMC still runs
+    and its password is still in the environment (tests ask for ``bmc`` before ``targets``)."""
+    made = []
+    yield made
+    for t in made:
+        t.cleanup()
+
+
+@pytest.fixture
+def bmc(tmp_path, monkeypatch):
+    serial = UBootSerial()
+    board = [os.environ.get("PYTHON", "python3"), "-c", "import time; time.sleep(600)"]
+    with BmcSim(tmp_path / "bmc", board, serial.port) as sim:
+        monkeypatch.setenv(PASSWORD_ENV, sim.password)
+        yield sim, serial
+    serial.close()
+
+
+def lab_target(made, sim: BmcSim, **bmc_overrides) -> Target:
+    t = Target("board")
+    made.append(t)
+    IPMIBMC(t, "bmc", host="127.0.0.1", port=sim.port, username=sim.username, password_env=PASSWORD_ENV,
+            **bmc_overrides)
+    return t
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (stopped, not yet reaped by init) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_chassis_power_switches_the_board(bmc, targets):
+    sim, _ = bmc
+    t = lab_target(targets, sim)
+    power = IPMIPowerDriver(t, "power", timeout=20.0)
+    t.activate(power)
+    assert power.get() is False
+    power.on()
+    assert power.get() is True and (sim.board_dir / "board.pid").exists()
+    pid = int((sim.board_dir / "board.pid").read_text())
+    power.cycle()                                   # off, then on about a second later (IPMI's cycle)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (sim.board_dir / "board.pid").exists():
+        time.sleep(0.1)
+    assert power.get() is True and int((sim.board_dir / "board.pid").read_text()) != pid, "the cycle did not restart it"
+    new = int((sim.board_dir / "board.pid").read_text())
+    power.off()
+    assert power.get() is False
+    assert not running(pid) and not running(new)
+
+
+def test_sol_console_reaches_u_boot_and_the_password_is_never_in_argv(bmc, targets):
+    sim, serial = bmc
+    t = lab_target(targets, sim)
+    console = IPMISOLConsoleDriver(t, "console")
+    t.activate(console)
+    console.sendline("")
+    console.expect("Highbank # ", timeout=15)
+    argv = Path(f"/proc/{console._child.pid}/cmdline").read_bytes().split(b"\0")
+    assert sim.password.encode() not in b" ".join(argv) and b"-E" in argv, argv
+    console.sendline("version")
+    console.expect("echo: version", timeout=10)
+    t.deactivate(console)           # deactivates the payload: a second session is accepted
+    t.activate(console)
+    console.sendline("")
+    console.expect("Highbank # ", timeout=15)
+    t.deactivate(console)
+    assert serial.connections >= 1
+
+
+def test_a_bmc_that_does_not_answer_is_an_execution_error_within_the_deadline(targets, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, "irrelevant")
+    t = Target("board")
+    targets.append(t)
+    IPMIBMC(t, "bmc", host="127.0.0.1", port=free_udp_port(), username="x", password_env=PASSWORD_ENV)
+    power = IPMIPowerDriver(t, "power", timeout=8.0)
+    t.activate(power)
+    start = time.monotonic()
+    with pytest.raises(ExecutionError, match=r"BMC 127\.0\.0\.1:\d+"):
+        power.get()
+    assert time.monotonic() - start < 9
+
+
+def test_a_wrong_password_is_refused_and_a_missing_one_named(bmc, targets, monkeypatch):
+    sim, _ = bmc
+    t = lab_target(targets, sim)
+    power = IPMIPowerDriver(t, "power", timeout=20.0)
+    t.activate(power)
+    monkeypatch.setenv(PASSWORD_ENV, "not-" + sim.password)
+    with pytest.raises(ExecutionError, match="refused"):
+        power.get()
+    monkeypatch.delenv(PASSWORD_ENV)
+    with pytest.raises(ExecutionError, match=PASSWORD_ENV):
+        power.get()
