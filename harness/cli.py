@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -120,11 +121,33 @@ def _check_runnable(target) -> None:
         raise TargetProfileError(f"{target.source_file}: `run` needs dut_device, dut_compatible, "
                                  f"dut_reset_module and dma_window")
     if target.twin:        # a bad VFIO_HIL_TWIN_POLICY is refused before a build, not mid-suite
-        import os
-
         from harness.twins.runtime import POLICY_ENV, make_twin, twin_policy
 
         make_twin(target.twin, 0, None, twin_policy(os.environ.get(POLICY_ENV, "")))
+
+
+def _place(args, target):
+    """The labgrid place a board target runs on (--place), or None for a local QEMU target; a
+    mismatch either way is refused before anything is built."""
+    import getpass
+
+    from harness.errors import UsageError
+    from harness.lab.placelock import PlaceLock
+
+    if not target.in_shared_lab():
+        if args.place:
+            raise UsageError(f"target {target.name} runs on local QEMU ({target.lab_config_path()} has no "
+                             f"RemotePlace); --place is for a board target in a shared lab")
+        return None
+    if not args.place:
+        raise UsageError(f"target {target.name} is a board in a shared lab: give --place NAME (the labgrid place "
+                         f"that holds it; `labgrid-client places` lists them)")
+    coordinator = args.coordinator or os.environ.get("LG_COORDINATOR")
+    if not coordinator:
+        raise UsageError("--place needs the labgrid coordinator: --coordinator HOST:PORT or LG_COORDINATOR")
+    # Each CI job its own identity: a job's lock must not look like another's.
+    user = os.environ.get("LG_USERNAME") or f"{getpass.getuser()}-{os.getpid()}"
+    return PlaceLock(args.place, coordinator, user, wait_s=args.place_wait)
 
 
 def cmd_run(args) -> int:
@@ -141,13 +164,14 @@ def cmd_run(args) -> int:
     target, spec = _resolve(args)
     target = target.for_iommu(args.iommu)
     _check_runnable(target)
+    place = _place(args, target)
     if args.out:
         refuse_stale_out(Path(args.out))     # before a build: a refusal must cost nothing
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
     out = Path(args.out or REPORTS_DIR / "runs" /
                f"{target.name}{target.mode_suffix}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
-        doc = run_suite(target, art, out, say=_say)
+        doc = run_suite(target, art, out, say=_say, place=place)
     except RunInterrupted as stop:     # what it measured is kept; exit_code says 3 (interrupted)
         doc = stop.doc
     print_summary(doc, out)
@@ -233,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how vfio reaches the device: noiommu (every address physical) or type1 behind an "
                         "IOMMU (a twin target: QEMU's SMMUv3); default: the target's first iommu_modes entry. "
                         "With --matrix: only that mode's rows (default: every mode of every target)")
+    p.add_argument("--place", default=None, metavar="NAME",
+                   help="a board target: the labgrid place that holds the board (reserved, locked for the run "
+                        "as LG_USERNAME, always released)")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="the labgrid coordinator of --place (default: LG_COORDINATOR)")
+    p.add_argument("--place-wait", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for a place another job holds (default %(default)s)")
     p.add_argument("--matrix", action="store_true",
                    help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
                         "the removal-impact matrix")

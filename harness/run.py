@@ -74,10 +74,13 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
-              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None) -> dict:
+              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None, place=None) -> dict:
     """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it).
     The results document records ``suite_rc`` (the child's exit status, negative for a signal,
-    None if it never ended) and ``planned_written``, so exit_code can tell a crash from a run."""
+    None if it never ended) and ``planned_written``, so exit_code can tell a crash from a run.
+    ``place`` (harness.lab.placelock.PlaceLock): a board in a shared lab, acquired once the
+    artifacts are built (no board is held while a kernel compiles) and always released, also on
+    SIGTERM; the suite checks it is still ours before its power and boot steps."""
     # Absolute: labgrid resolves image paths (the twin's tree) against the environment file's
     # directory, so a relative --out such as make matrix's reports/matrix/latest would miss.
     out = out.resolve()
@@ -98,7 +101,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
               if twin_plan else {}),
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_IOMMU": target.iommu_mode,
            "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
-           "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}"}
+           "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}",
+           **(place.child_env() if place is not None else {})}
     argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
             "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
             "-o", "testpaths=", "-q", "-rA", "-p", "no:cacheprovider", f"--junitxml={out / 'pytest-junit.xml'}"]
@@ -111,6 +115,11 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     old = signal.signal(signal.SIGTERM, on_term)
     child = None
     try:
+        if place is not None:
+            say(f"acquiring place {place.place} as {place.username} (waiting up to {place.wait_s:.0f} s)")
+            place.acquire()
+            header["place"] = {"name": place.place, "user": place.username, "coordinator": place.coordinator}
+            _write_json(out / "run.json", {**header, "argv": argv})
         with open(out / "suite.log", "wb") as log:
             # Its own process group: whatever it starts (QEMU) can be found and stopped afterwards.
             child = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
@@ -133,6 +142,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
         signal.signal(signal.SIGTERM, old)
         if child is not None:
             _stop_leftovers(child)
+        if place is not None:
+            place.release()
         if twin_plan is not None:
             twin_plan.close()
     header["suite_rc"] = child.poll() if child is not None else None

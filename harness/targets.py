@@ -217,6 +217,12 @@ class TargetProfile:
     def lab_config_path(self) -> Path:
         return LAB_CONFIGS_DIR / self.lab_config
 
+    def in_shared_lab(self) -> bool:
+        """Whether the labgrid environment reaches its board through a labgrid place (RemotePlace):
+        a board in a shared lab, run with `vfio-hil run --place NAME`."""
+        config = yaml.safe_load(self.lab_config_path().read_text().replace("!template", ""))
+        return "RemotePlace" in (config["targets"]["main"].get("resources") or {})
+
     def qemu_settings(self) -> dict | None:
         """The QEMU driver's settings from the labgrid environment, with the binary resolved; None for a board."""
         # labgrid resolves !template at load time; here only the literal fields are wanted.

@@ -4,11 +4,19 @@ shell: power on, wait (bounded) for the initramfs ready marker on the console,
 then hand the console to labgrid's ShellDriver. ssh: additionally connect over
 the management network; on QEMU the guest's port 22 is forwarded from a free
 port on 127.0.0.1 only.
+
+A board with a bootloader stage (a real board, or the virtual lab's): after power on, labgrid's
+UBootDriver takes the console (it waits for the prompt and stops autoboot), the kernel, tree and
+initramfs are staged on the exporter's TFTP server (TFTPProviderDriver) and ``tftp_boot``, with
+their staged paths and the boot arguments filled in, is sent as U-Boot's boot command. In a
+shared lab (VFIO_HIL_PLACE set by `vfio-hil run --place`) the place is checked to be still ours
+before the power and the boot step: a place taken over mid-run stops the run as the lab's error.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import re
 import socket
 
@@ -44,6 +52,8 @@ class VfioHilStrategy(Strategy):
         "console": "ConsoleProtocol",
         "shell": "ShellDriver",
         "ssh": "ParamikoSSHDriver",
+        "bootloader": {"UBootDriver", None},
+        "tftp": {"TFTPProviderDriver", None},
     }
 
     ready_marker = attr.ib(default="VFIO-HIL-READY", validator=attr.validators.instance_of(str))
@@ -51,6 +61,12 @@ class VfioHilStrategy(Strategy):
     boot_timeout = attr.ib(default=180, converter=int, validator=attr.validators.instance_of(int))
     # QEMU only: the -nic id whose guest port 22 is forwarded to 127.0.0.1.
     forward_netdev = attr.ib(default="mgmt", validator=attr.validators.instance_of(str))
+    # With a bootloader: U-Boot commands, {kernel} {dtb} {initrd} the staged TFTP paths, {bootargs}
+    # the run's kernel command line (lab-configs/boards/ has them per board kind). Each but the
+    # last must succeed (a TFTP file missing is the lab's error, named); the last boots.
+    tftp_boot = attr.ib(default=attr.Factory(list), converter=list,
+                        validator=attr.validators.deep_iterable(attr.validators.instance_of(str)))
+    bootargs = attr.ib(default="", validator=attr.validators.instance_of(str))
     status = attr.ib(default=Status.unknown)
 
     def __attrs_post_init__(self):
@@ -72,7 +88,10 @@ class VfioHilStrategy(Strategy):
         elif status == Status.shell:
             self.transition(Status.off)
             self.target.activate(self.console)
+            check_place("power on")
             self.power.on()
+            if self.bootloader is not None:
+                self._boot_through_bootloader()
             self._await_ready()
             self.target.activate(self.shell)
         elif status == Status.ssh:
@@ -90,6 +109,24 @@ class VfioHilStrategy(Strategy):
             raise StrategyError(f"no transition to {status}")
         self.status = status
 
+    def _boot_through_bootloader(self) -> None:
+        if not self.tftp_boot or self.tftp is None:
+            raise InfrastructureError("a bootloader stage needs tftp_boot (the boot command) and a TFTP provider")
+        staged = {}
+        self.target.activate(self.tftp)
+        for image in ("kernel", "dtb", "initrd"):
+            staged[image] = self.tftp.stage(self.target.env.config.get_image_path(image))
+        self.target.activate(self.bootloader)      # the prompt, autoboot stopped (or the lab's error)
+        check_place("boot")
+        *prepare, boot = boot_commands(self.tftp_boot, staged, self.bootargs)
+        for cmd in prepare:
+            out, _, rc = self.bootloader.run(cmd, timeout=120)
+            if rc != 0:
+                raise InfrastructureError(f"U-Boot: `{cmd}` failed (exit {rc}): " + " | ".join(out[-5:]))
+        self.bootloader.boot_command = boot
+        self.bootloader.boot()
+        self.target.deactivate(self.bootloader)
+
     def _await_ready(self) -> None:
         pattern = re.escape(self.ready_marker) + r"[^\r\n]*"
         index, before, match, _ = self.console.expect([pattern, *map(re.escape, BOOT_FAILURES), TIMEOUT],
@@ -103,3 +140,28 @@ class VfioHilStrategy(Strategy):
                                       f"last console lines:\n{tail}")
         raise InfrastructureError(f"the kernel failed while booting ({BOOT_FAILURES[index - 1]}); "
                                   f"last console lines:\n{tail}")
+
+
+def boot_commands(templates: list[str], staged: dict[str, str], bootargs: str) -> list[str]:
+    """U-Boot's commands: ``templates`` with the staged TFTP paths and the kernel command line
+    filled in (U-Boot's own ${...} variables pass through)."""
+    if "'" in bootargs:
+        raise InfrastructureError(f"boot arguments with a quote cannot go into U-Boot's setenv: {bootargs!r}")
+    fill = {"{bootargs}": bootargs, "{kernel}": staged["kernel"], "{dtb}": staged["dtb"], "{initrd}": staged["initrd"]}
+    out = []
+    for t in templates:
+        for k, v in fill.items():
+            t = t.replace(k, v)
+        out.append(t)
+    return out
+
+
+def check_place(before: str) -> None:
+    """In a shared lab (VFIO_HIL_PLACE, with LG_COORDINATOR and LG_USERNAME): the place must still
+    be ours before ``before``; PlaceLost (an InfrastructureError) if not."""
+    place = os.environ.get("VFIO_HIL_PLACE")
+    if not place:
+        return
+    from harness.lab.placelock import PlaceLock
+
+    PlaceLock(place, os.environ["LG_COORDINATOR"], os.environ["LG_USERNAME"]).check(before)

@@ -187,3 +187,14 @@ def test_compare_refuses_a_directory_two_runs_wrote_into(tmp_path, capsys):
     assert main(["compare", str(full_run(tmp_path / "good")), str(mixed)]) == 2
     err = capsys.readouterr().err
     assert f"{mixed}: results.jsonl holds more than one record of boot" in err and "empty directory" in err
+
+
+def test_a_board_target_needs_a_place_and_a_qemu_target_refuses_one(capsys, private_cache, monkeypatch):
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    assert main(["run", "--target", "highbank"]) == 2
+    assert "board in a shared lab: give --place NAME" in capsys.readouterr().err
+    assert main(["run", "--target", "highbank", "--place", "hb-1"]) == 2
+    assert "--coordinator HOST:PORT or LG_COORDINATOR" in capsys.readouterr().err
+    assert main(["run", "--target", "qemu-highbank", "--place", "hb-1"]) == 2
+    assert "runs on local QEMU" in capsys.readouterr().err
+    assert not (private_cache / "artifacts").exists(), "a refusal must build nothing"

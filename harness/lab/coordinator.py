@@ -1,0 +1,76 @@
+"""A labgrid-coordinator of our own: listening on a loopback port, its state (places.yaml) in a
+0700 directory, in a session of its own, stopped by its PID's process group (SIGTERM, then
+SIGKILL after a deadline): the lab tests' and the virtual lab's coordinator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import attrs
+
+from harness.errors import InfrastructureError
+from harness.lab.placelock import CLIENT, labgrid_bin, wait_for_coordinator
+
+STOP_DEADLINE_S = 5.0
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@attrs.define
+class Coordinator:
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = attrs.field(factory=free_tcp_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> "Coordinator":
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        argv = [labgrid_bin("labgrid-coordinator"), "-l", self.address]
+        self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.workdir / "coordinator.log", "wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        try:
+            wait_for_coordinator(self.address)
+        except InfrastructureError as exc:
+            self.stop()
+            raise InfrastructureError(f"{exc}\n{' '.join(argv)}\n{self.log_tail()}") from None
+        return self
+
+    def client(self, *args: str, username: str = "vfio-hil-admin") -> subprocess.CompletedProcess:
+        """labgrid-client against this coordinator, as ``username`` (an admin's commands)."""
+        env = {**os.environ, "LG_COORDINATOR": self.address, "LG_USERNAME": username}
+        return subprocess.run([labgrid_bin(CLIENT), *args], env=env, capture_output=True, text=True, timeout=30)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.workdir / "coordinator.log").read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=STOP_DEADLINE_S)
+
+    def __enter__(self) -> "Coordinator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
