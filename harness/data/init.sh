@@ -48,9 +48,13 @@ if grep -qw vfiohil_hang_before_ready /proc/cmdline; then
     while true; do sleep 3600; done
 fi
 
-# -R: make host keys on first use; -s: keys only, no passwords.
-dropbear -R -s -p 22 && ssh=up || ssh=down
-echo "VFIO-HIL-READY target=$VFIO_HIL_TARGET release=$(uname -r) mgmt=${iface:-none} ip=${ip:-none} ssh=$ssh"
+# The host key is made here, at every boot, and its public half printed on the console with the
+# ready line: the harness pins it from there (a channel a network attacker does not share) and
+# never accepts a key it was not shown. -s: keys only, no passwords.
+hostkey=/etc/dropbear/dropbear_ed25519_host_key
+pub=$(dropbearkey -t ed25519 -f $hostkey 2>/dev/null | grep '^ssh-ed25519 ' | cut -d' ' -f2)
+dropbear -r $hostkey -s -p 22 && ssh=up || ssh=down
+echo "VFIO-HIL-READY target=$VFIO_HIL_TARGET release=$(uname -r) mgmt=${iface:-none} ip=${ip:-none} ssh=$ssh hostkey=${pub:-none}"
 # Keep later kernel chatter off the shell's console (it stays in dmesg); a panic still prints.
 dmesg -n 1
 while true; do

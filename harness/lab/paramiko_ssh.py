@@ -8,6 +8,7 @@ NetworkService resource (address, port, username).
 
 from __future__ import annotations
 
+import base64
 import shlex
 import socket
 import time
@@ -34,6 +35,9 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
 
     keyfile = attr.ib(validator=attr.validators.instance_of(str))
     connect_timeout = attr.ib(default=60.0, validator=attr.validators.instance_of((int, float)))
+    # The target's ed25519 host key (base64), which the strategy read off the console as the target
+    # printed it at boot; a server showing any other key is refused, never added.
+    host_key = attr.ib(default="", validator=attr.validators.instance_of(str))
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -43,17 +47,27 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
         """Connect, retrying until ``connect_timeout``: dropbear may still be making host keys."""
         ns = self.networkservice
         key = paramiko.Ed25519Key.from_private_key_file(self.keyfile)
+        if not self.host_key:
+            raise InfrastructureError(f"no host key for {ns.address}:{ns.port}: the target printed none on its "
+                                      f"console, and an unknown key is never accepted")
+        pinned = paramiko.Ed25519Key(data=base64.b64decode(self.host_key + "=" * (-len(self.host_key) % 4)))
         deadline = time.monotonic() + self.connect_timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             client = paramiko.SSHClient()
-            # Targets are booted fresh with host keys made at boot: nothing to pin.
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.get_host_keys().add(ns.address if ns.port == 22 else f"[{ns.address}]:{ns.port}",
+                                       "ssh-ed25519", pinned)
             try:
                 client.connect(ns.address, port=ns.port, username=ns.username, pkey=key, timeout=10,
                                banner_timeout=30, auth_timeout=30, allow_agent=False, look_for_keys=False)
                 self._client = client
                 return
+            except paramiko.BadHostKeyException as exc:
+                client.close()
+                raise InfrastructureError(f"SSH to {ns.address}:{ns.port}: the host key changed: the server shows "
+                                          f"{exc.key.get_base64()}, the target printed {self.host_key} on its "
+                                          f"console; refusing (another machine answers, or a stale boot)") from None
             except (OSError, paramiko.SSHException, socket.timeout) as exc:
                 last = exc
                 client.close()

@@ -104,6 +104,7 @@ class VfioHilStrategy(Strategy):
                 port = free_loopback_port()
                 self.power.add_port_forward("tcp", "127.0.0.1", port, "", 22, self.forward_netdev)
                 self.ssh.networkservice.port = port
+            self.ssh.host_key = host_key_of(self.ready_line)
             self.target.activate(self.ssh)
         else:
             raise StrategyError(f"no transition to {status}")
@@ -165,3 +166,12 @@ def check_place(before: str) -> None:
     from harness.lab.placelock import PlaceLock
 
     PlaceLock(place, os.environ["LG_COORDINATOR"], os.environ["LG_USERNAME"]).check(before)
+
+
+def host_key_of(ready_line: str) -> str:
+    """The ed25519 host key (base64) the target printed in its ready line (init.sh makes it at boot)."""
+    m = re.search(r"\bhostkey=([A-Za-z0-9+/=]+)", ready_line)
+    if m is None or m.group(1) == "none":
+        raise InfrastructureError(f"the target printed no SSH host key in its ready line ({ready_line!r}): "
+                                  f"nothing to pin, and an unknown key is never accepted")
+    return m.group(1)

@@ -5,9 +5,12 @@ import re
 import subprocess
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from harness.artifacts import build_artifacts
 from harness.bootlog import scan, unexpected
+from harness.errors import InfrastructureError
 from harness.kernel.spec import parse_kernel_spec
 from harness.lab.session import booted
 from harness.suite import platform
@@ -49,6 +52,19 @@ def test_boots_to_ready_and_agent_reports_vfio(board, board_artifacts, tmp_path)
         assert "VFIO-HIL-READY" in s.strategy.ready_line
         assert f"release={board_artifacts.meta['release']}" in s.strategy.ready_line
         assert "ssh=up" in s.strategy.ready_line
+
+        # The SSH host key the target printed on its console is pinned: a server showing another
+        # key (here: the pin swapped for a key of our own) is refused, never accepted.
+        ssh = s.lg_target.get_driver("ParamikoSSHDriver", activate=False)   # (s.ssh would activate it)
+        pinned = ssh.host_key
+        assert pinned and pinned in s.strategy.ready_line
+        s.lg_target.deactivate(ssh)
+        ssh.host_key = Ed25519PrivateKey.generate().public_key().public_bytes(
+            Encoding.OpenSSH, PublicFormat.OpenSSH).split()[1].decode()
+        with pytest.raises(InfrastructureError, match="the host key changed"):
+            s.lg_target.activate(ssh)
+        ssh.host_key = pinned
+        s.lg_target.activate(ssh)
 
         # Serial and SSH reach the same machine.
         serial_uname = s.shell.run_check("uname -r")
