@@ -1,0 +1,46 @@
+"""Stand-ins for a board's parts in the lab tests: its serial port behind the BMC."""
+
+import socket
+import threading
+
+
+class UBootSerial:
+    """A board's serial port: prints U-Boot's banner and prompt to whoever connects (the BMC, when
+    it starts: before any SOL session, so nobody sees it), then answers each line with
+    ``echo: <line>`` and the prompt again, an empty line with the prompt."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen()
+        self.port = self.srv.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn):
+        with conn:
+            conn.sendall(b"\r\nU-Boot 2023.01 (vfio-hil test board)\r\nHighbank # ")
+            buf = b""
+            while True:
+                try:
+                    data = conn.recv(1024)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\r" in buf or b"\n" in buf:
+                    line, _, buf = buf.replace(b"\r", b"\n").partition(b"\n")
+                    conn.sendall((b"echo: " + line + b"\r\n" if line else b"") + b"Highbank # ")
+
+    def close(self):
+        self.srv.close()
