@@ -6,7 +6,7 @@ HIL     := $(VENV)/bin/vfio-hil
 TARGET  ?= qemu-highbank
 KERNEL  ?= debian:6.1
 
-.PHONY: setup demo test mutant-tests long-tests unit bench doctor matrix mutants dpdk-fidelity clean-venv
+.PHONY: setup demo test lab-test mutant-tests long-tests unit bench doctor matrix mutants dpdk-fidelity clean-venv
 
 setup:
 	@scripts/host-setup.sh
@@ -22,6 +22,11 @@ demo: setup
 # fit CI's 30 minutes are `make mutant-tests`; the unpatched runs that do not, `make long-tests`.
 test: setup
 	$(PY) -m pytest -ra --durations=15 -m "not mutant and not long" tests
+
+# The lab layer alone (also part of make test): IPMI against ipmi_sim, place locks against a real
+# labgrid-coordinator, a board through RemotePlace, the virtual lab up/check/down in its namespace.
+lab-test: setup
+	$(PY) -m pytest -ra -m lab tests
 
 mutant-tests: setup
 	$(PY) -m pytest -ra -m mutant tests

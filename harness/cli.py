@@ -179,6 +179,37 @@ def cmd_run(args) -> int:
     return exit_code(doc)
 
 
+def cmd_lab(args) -> int:
+    """The virtual lab: up (namespace, coordinator, exporter, BMC, place), check (a job's lock, power
+    on over IPMI, U-Boot over SOL, power off, release: run inside the namespace), down."""
+    import subprocess
+
+    from harness.lab import virtual
+
+    workdir = Path(args.dir)
+    if args.action == "up":
+        from harness.targets import get_target
+
+        state = virtual.up(workdir, get_target(args.target))
+        print(f"virtual lab up in namespace {state['netns']}: coordinator {state['coordinator']}, "
+              f"place {state['place']} (state: {workdir / 'lab.json'})")
+        return 0
+    if args.action == "down":
+        print("stopped: " + ", ".join(virtual.down(workdir)))
+        return 0
+    state = virtual.load(workdir)
+    from harness.lab.netns import prefix
+
+    proc = subprocess.run([*prefix(state["netns"]), sys.executable, "-m", "harness.lab.virtual", str(workdir.resolve())],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        from harness.errors import InfrastructureError
+
+        raise InfrastructureError(f"the virtual lab's check failed: {proc.stderr.strip()[-1500:]}")
+    print(proc.stdout.strip())
+    return 0
+
+
 def cmd_run_matrix(args) -> int:
     from harness.matrix_run import run_matrix
 
@@ -272,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix-targets", default=None, metavar="NAME,NAME",
                    help="targets of the matrix (default: every QEMU target with a device under test)")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("lab", help="the virtual lab: a labgrid coordinator, exporter, IPMI BMC and a U-Boot "
+                                   "board on QEMU, in a network namespace of its own")
+    p.add_argument("action", choices=["up", "check", "down"])
+    p.add_argument("--target", default="qemu-seattle", help="the arm64 twin target the board plays (up)")
+    p.add_argument("--dir", default="reports/lab", help="the lab's state directory (default %(default)s)")
+    p.set_defaults(fn=cmd_lab)
     p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="result directories of `vfio-hil run`")
     p.add_argument("--out", type=Path, help="where the reports go (default: the result directory, if only one)")

@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from harness.errors import InfrastructureError
-from harness.lab import chassis
+from harness.lab import chassis, netns
 
 IPMI_SIM = "ipmi_sim"
 START_DEADLINE_S = 10.0
@@ -37,10 +37,11 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def udp_bound(port: int) -> bool:
-    """Whether something listens on UDP 127.0.0.1:``port`` (/proc/net/udp: the BMC is up)."""
+def udp_bound(port: int, pid: int | str = "self") -> bool:
+    """Whether something listens on UDP 127.0.0.1:``port`` in process ``pid``'s network namespace
+    (/proc/PID/net/udp: the BMC is up)."""
     want = f"0100007F:{port:04X}"
-    return any(line.split()[1] == want for line in Path("/proc/net/udp").read_text().splitlines()[1:])
+    return any(line.split()[1] == want for line in Path(f"/proc/{pid}/net/udp").read_text().splitlines()[1:])
 
 
 @attrs.define
@@ -53,6 +54,7 @@ class BmcSim:
     username: str = "vfio-hil"
     password: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     port: int = attrs.field(factory=free_udp_port)
+    netns: str | None = None            # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
 
     @property
@@ -95,7 +97,7 @@ class BmcSim:
             fh.write(self.lan_conf())
         (self.workdir / "cmds.emu").write_text(self.emu_commands())
         (self.workdir / "state").mkdir(mode=0o700, exist_ok=True)
-        argv = [IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"), "-s", str(self.workdir / "state"),
+        argv = [*netns.prefix(self.netns), IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"), "-s", str(self.workdir / "state"),
                 "-n", "-p"]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.workdir / "ipmi_sim.log", "wb"),
@@ -107,7 +109,7 @@ class BmcSim:
             if self.proc.poll() is not None:
                 raise InfrastructureError(f"{IPMI_SIM} exited ({self.proc.returncode}) at start: {' '.join(argv)}\n"
                                           f"{self.log_tail()}")
-            if udp_bound(self.port):
+            if udp_bound(self.port, self.proc.pid):
                 return self
             time.sleep(0.05)
         self.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 
 from harness.errors import InfrastructureError
+from harness.lab import netns
 from harness.lab.placelock import CLIENT, labgrid_bin, wait_for_coordinator
 
 STOP_DEADLINE_S = 5.0
@@ -29,6 +30,7 @@ class Coordinator:
     workdir: Path
     host: str = "127.0.0.1"
     port: int = attrs.field(factory=free_tcp_port)
+    netns: str | None = None           # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
 
     @property
@@ -37,12 +39,12 @@ class Coordinator:
 
     def start(self) -> "Coordinator":
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        argv = [labgrid_bin("labgrid-coordinator"), "-l", self.address]
+        argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-coordinator"), "-l", self.address]
         self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL,
                                      stdout=open(self.workdir / "coordinator.log", "wb"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         try:
-            wait_for_coordinator(self.address)
+            wait_for_coordinator(self.address, netns=self.netns)
         except InfrastructureError as exc:
             self.stop()
             raise InfrastructureError(f"{exc}\n{' '.join(argv)}\n{self.log_tail()}") from None
@@ -51,7 +53,7 @@ class Coordinator:
     def client(self, *args: str, username: str = "vfio-hil-admin") -> subprocess.CompletedProcess:
         """labgrid-client against this coordinator, as ``username`` (an admin's commands)."""
         env = {**os.environ, "LG_COORDINATOR": self.address, "LG_USERNAME": username}
-        return subprocess.run([labgrid_bin(CLIENT), *args], env=env, capture_output=True, text=True, timeout=30)
+        return subprocess.run([*netns.prefix(self.netns), labgrid_bin(CLIENT), *args], env=env, capture_output=True, text=True, timeout=30)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

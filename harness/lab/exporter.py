@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 
 from harness.errors import InfrastructureError
+from harness.lab import netns
 from harness.lab.placelock import labgrid_bin
 
 READY_DEADLINE_S = 20.0
@@ -27,13 +28,14 @@ class Exporter:
     config: str                    # the exporter config's text
     coordinator: str               # host:port
     host: str = "127.0.0.1"        # the address clients reach its resources at (--hostname)
+    netns: str | None = None       # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
 
     def start(self) -> "Exporter":
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         conf = self.workdir / "exporter.yaml"
         conf.write_text(self.config)
-        argv = [labgrid_bin("labgrid-exporter"), "--hostname", self.host, "-n", self.name, str(conf)]
+        argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-exporter"), "--hostname", self.host, "-n", self.name, str(conf)]
         log = self.workdir / "exporter.log"
         self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=open(log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True,

@@ -131,12 +131,15 @@ class PlaceLock:
         self.release()
 
 
-def wait_for_coordinator(address: str, deadline_s: float = 20.0) -> None:
-    """Until ``labgrid-client places`` answers against ``address`` (a coordinator just started)."""
+def wait_for_coordinator(address: str, deadline_s: float = 20.0, netns: str | None = None) -> None:
+    """Until ``labgrid-client places`` answers against ``address`` (a coordinator just started;
+    inside network namespace ``netns`` if given)."""
+    from harness.lab.netns import prefix
+
     end = time.monotonic() + deadline_s
     last = ""
     while time.monotonic() < end:
-        proc = subprocess.run([labgrid_bin(CLIENT), "places"], env={**os.environ, "LG_COORDINATOR": address},
+        proc = subprocess.run([*prefix(netns), labgrid_bin(CLIENT), "places"], env={**os.environ, "LG_COORDINATOR": address},
                               capture_output=True, text=True, timeout=deadline_s)
         if proc.returncode == 0:
             return

@@ -15,7 +15,7 @@ from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver
 
 from .lab_rig import UBootSerial
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
 PASSWORD_ENV = "VFIO_HIL_TEST_BMC_PASSWORD"
 
 

@@ -12,7 +12,7 @@ from harness.lab.coordinator import Coordinator
 from harness.lab.placelock import PlaceLock, PlaceLost
 from harness.lab.strategy import check_place
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
 
 @pytest.fixture

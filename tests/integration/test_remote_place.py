@@ -14,7 +14,7 @@ from harness.lab.placelock import PlaceLock
 
 from .lab_rig import UBootSerial
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
 ENV = """
 targets:

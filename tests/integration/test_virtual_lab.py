@@ -1,0 +1,47 @@
+"""The virtual lab through the CLI: `vfio-hil lab up` makes a network namespace with a real
+labgrid-coordinator, labgrid-exporter, an ipmi_sim BMC and a place; `lab check` (inside the
+namespace) locks the place as a job, powers the board on over IPMI, meets U-Boot (Debian's
+u-boot-qemu on the target's QEMU virt) over SOL, stops autoboot, runs a command and powers off;
+`lab down` leaves no process of the lab and no namespace behind."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.lab import netns
+from harness.lab.virtual import group_alive
+
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
+
+
+def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
+    lab = tmp_path / "lab"
+    assert main(["lab", "up", "--target", "qemu-seattle", "--dir", str(lab)]) == 0
+    state = json.loads((lab / "lab.json").read_text())
+    try:
+        assert netns.exists(state["netns"])
+        assert set(state["groups"]) == {"uartcable", "coordinator", "ipmi_sim", "exporter"}
+        assert all(group_alive(pgid) for pgid in state["groups"].values())
+        # Nothing of the lab listens in the host's namespace (its ports are the namespace's own).
+        host_tcp = Path("/proc/self/net/tcp").read_text()
+        assert f":{state['ports']['coordinator']:04X} " not in host_tcp
+        assert (lab / "bmc-password").stat().st_mode & 0o077 == 0
+        capsys.readouterr()
+        assert main(["lab", "check", "--dir", str(lab)]) == 0
+        seen = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert seen["holder"].endswith("/vfio-hil-lab-check")
+        assert seen["power_after_on"] is True and seen["power_after_off"] is False
+        assert seen["version"].startswith("U-Boot 20"), seen
+    finally:
+        board = (lab / "bmc" / "board" / "board.pid")
+        board_pid = int(board.read_text()) if board.exists() else None
+        assert main(["lab", "down", "--dir", str(lab)]) == 0
+    assert not netns.exists(state["netns"])
+    assert not any(group_alive(pgid) for pgid in state["groups"].values())
+    if board_pid is not None:
+        assert not group_alive(board_pid)
+    assert main(["lab", "down", "--dir", str(lab)]) == 2          # no lab there any more: a clear refusal
+    assert "no virtual lab" in capsys.readouterr().err
