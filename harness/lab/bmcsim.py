@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -25,10 +24,10 @@ import attrs
 
 from harness.errors import InfrastructureError
 from harness.lab import chassis, netns
+from harness.lab.daemon import Daemon
 
 IPMI_SIM = "ipmi_sim"
 START_DEADLINE_S = 10.0
-STOP_DEADLINE_S = 5.0
 
 
 def free_udp_port() -> int:
@@ -45,7 +44,7 @@ def udp_bound(port: int, pid: int | str = "self") -> bool:
 
 
 @attrs.define
-class BmcSim:
+class BmcSim(Daemon):
     """One simulated BMC. ``board_argv`` is the board (its process is the chassis' power);
     ``serial`` the board's serial port, host:port on 127.0.0.1, that SOL connects to."""
     workdir: Path
@@ -56,6 +55,7 @@ class BmcSim:
     port: int = attrs.field(factory=free_udp_port)
     netns: str | None = None            # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
+    log_name = "ipmi_sim.log"
 
     @property
     def board_dir(self) -> Path:
@@ -97,11 +97,10 @@ class BmcSim:
             fh.write(self.lan_conf())
         (self.workdir / "cmds.emu").write_text(self.emu_commands())
         (self.workdir / "state").mkdir(mode=0o700, exist_ok=True)
-        argv = [*netns.prefix(self.netns), IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"), "-s", str(self.workdir / "state"),
-                "-n", "-p"]
+        argv = [*netns.prefix(self.netns), IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"),
+                "-s", str(self.workdir / "state"), "-n", "-p"]
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.workdir / "ipmi_sim.log", "wb"),
-                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
+            self.spawn(argv)
         except FileNotFoundError:
             raise InfrastructureError(f"{IPMI_SIM} is not installed (Debian: openipmi; or: make setup)") from None
         end = time.monotonic() + START_DEADLINE_S
@@ -116,26 +115,7 @@ class BmcSim:
         raise InfrastructureError(f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port} within {START_DEADLINE_S} s: "
                                   f"{' '.join(argv)}\n{self.log_tail()}")
 
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join((self.workdir / "ipmi_sim.log").read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
     def stop(self) -> None:
-        """Board off, then ipmi_sim's process group: SIGTERM, then SIGKILL after the deadline."""
+        """Board off, then ipmi_sim's process group."""
         chassis.power_off(self.board_dir)
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-
-    def __enter__(self) -> "BmcSim":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().stop()

@@ -5,7 +5,6 @@ SIGKILL after a deadline): the lab tests' and the virtual lab's coordinator."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -14,9 +13,8 @@ import attrs
 
 from harness.errors import InfrastructureError
 from harness.lab import netns
+from harness.lab.daemon import Daemon
 from harness.lab.placelock import CLIENT, labgrid_bin, wait_for_coordinator
-
-STOP_DEADLINE_S = 5.0
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
@@ -26,12 +24,13 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
 
 
 @attrs.define
-class Coordinator:
+class Coordinator(Daemon):
     workdir: Path
     host: str = "127.0.0.1"
     port: int = attrs.field(factory=free_tcp_port)
     netns: str | None = None           # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
+    log_name = "coordinator.log"
 
     @property
     def address(self) -> str:
@@ -40,9 +39,7 @@ class Coordinator:
     def start(self) -> "Coordinator":
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-coordinator"), "-l", self.address]
-        self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                     stdout=open(self.workdir / "coordinator.log", "wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.spawn(argv)
         try:
             wait_for_coordinator(self.address, netns=self.netns)
         except InfrastructureError as exc:
@@ -54,25 +51,3 @@ class Coordinator:
         """labgrid-client against this coordinator, as ``username`` (an admin's commands)."""
         env = {**os.environ, "LG_COORDINATOR": self.address, "LG_USERNAME": username}
         return subprocess.run([*netns.prefix(self.netns), labgrid_bin(CLIENT), *args], env=env, capture_output=True, text=True, timeout=30)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join((self.workdir / "coordinator.log").read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-
-    def __enter__(self) -> "Coordinator":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

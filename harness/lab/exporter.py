@@ -6,7 +6,6 @@ boards")."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,14 +14,14 @@ import attrs
 
 from harness.errors import InfrastructureError
 from harness.lab import netns
+from harness.lab.daemon import Daemon
 from harness.lab.placelock import labgrid_bin
 
 READY_DEADLINE_S = 20.0
-STOP_DEADLINE_S = 5.0
 
 
 @attrs.define
-class Exporter:
+class Exporter(Daemon):
     workdir: Path
     name: str                      # the exporter's name at the coordinator (labgrid-exporter -n)
     config: str                    # the exporter config's text
@@ -30,16 +29,15 @@ class Exporter:
     host: str = "127.0.0.1"        # the address clients reach its resources at (--hostname)
     netns: str | None = None       # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
+    log_name = "exporter.log"
 
     def start(self) -> "Exporter":
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         conf = self.workdir / "exporter.yaml"
         conf.write_text(self.config)
         argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-exporter"), "--hostname", self.host, "-n", self.name, str(conf)]
-        log = self.workdir / "exporter.log"
-        self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=open(log, "wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "LG_COORDINATOR": self.coordinator})
+        log = self.workdir / self.log_name
+        self.spawn(argv, env={**os.environ, "LG_COORDINATOR": self.coordinator})
         end = time.monotonic() + READY_DEADLINE_S
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -51,25 +49,3 @@ class Exporter:
         self.stop()
         raise InfrastructureError(f"labgrid-exporter did not reach the coordinator {self.coordinator} within "
                                   f"{READY_DEADLINE_S:.0f} s: {' '.join(argv)}\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join((self.workdir / "exporter.log").read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=STOP_DEADLINE_S)
-
-    def __enter__(self) -> "Exporter":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
