@@ -39,6 +39,7 @@ def test_twin_agrees_on_a_handler_that_leaves_interrupts_armed(suite_runs):
     assert list(twin.values()).count("fail") >= 6          # the patch is seen as broken by both
 
 
+@pytest.mark.long       # make long-tests: a whole suite run (65 s); make test measured 31 min 47 s cold with it
 def test_a_twin_that_dies_makes_the_tests_error_never_pass(tmp_path, monkeypatch):
     from harness.artifacts import build_artifacts
     from harness.kernel.spec import parse_kernel_spec
