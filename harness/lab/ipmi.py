@@ -154,7 +154,11 @@ class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
             return
         master, slave = os.openpty()
         try:
-            self._child = subprocess.Popen(ipmitool_argv(self.bmc, "sol", "activate"), env=ipmitool_env(self.bmc),
+            # usesolkeepalive: SOL keepalives notice a payload the BMC dropped (or another session
+            # deactivated) about 30 s later; without them ipmitool sat quiet for 60 s and more
+            # (measured against ipmi_sim), and a dropped console would read as a quiet board.
+            self._child = subprocess.Popen(ipmitool_argv(self.bmc, "sol", "activate", "usesolkeepalive"),
+                                           env=ipmitool_env(self.bmc),
                                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         except FileNotFoundError:
             os.close(master)

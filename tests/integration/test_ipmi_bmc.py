@@ -3,6 +3,7 @@ loopback port (harness/lab/bmcsim.py), whose chassis control switches a board pr
 SOL reaches the board's serial port. The board here is a TCP server playing U-Boot's prompt."""
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from labgrid import Target
 from labgrid.driver.exception import ExecutionError
 
 from harness.lab.bmcsim import BmcSim, free_udp_port
-from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver
+from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver, ipmitool_argv
 
 from .lab_rig import UBootSerial
 
@@ -118,3 +119,19 @@ def test_a_wrong_password_is_refused_and_a_missing_one_named(bmc, targets, monke
     monkeypatch.delenv(PASSWORD_ENV)
     with pytest.raises(ExecutionError, match=PASSWORD_ENV):
         power.get()
+
+
+def test_a_console_that_drops_is_an_execution_error_naming_it(bmc, targets):
+    """Someone else deactivates the SOL payload (or the BMC drops it): within ipmitool's SOL
+    keepalive (about 30 s) the console says it dropped; it never reads as a quiet board."""
+    sim, _ = bmc
+    t = lab_target(targets, sim)
+    console = IPMISOLConsoleDriver(t, "console")
+    t.activate(console)
+    console.sendline("")
+    console.expect("Highbank # ", timeout=15)
+    env = {**os.environ, "IPMI_PASSWORD": sim.password}
+    subprocess.run(ipmitool_argv(t.get_resource(IPMIBMC), "sol", "deactivate"), env=env, capture_output=True,
+                   timeout=20, check=True)
+    with pytest.raises(ExecutionError, match="the console dropped"):
+        console.expect("never printed", timeout=60)      # the console's error, well before this
