@@ -76,13 +76,19 @@ def test_chassis_power_switches_the_board(bmc, targets):
     assert not running(pid) and not running(new)
 
 
-def test_sol_console_reaches_u_boot_and_the_password_is_never_in_argv(bmc, targets):
-    sim, serial = bmc
-    t = lab_target(targets, sim)
+def console_at_prompt(t: Target) -> IPMISOLConsoleDriver:
+    """The board's SOL console, opened, with U-Boot's prompt seen on it."""
     console = IPMISOLConsoleDriver(t, "console")
     t.activate(console)
     console.sendline("")
     console.expect("Highbank # ", timeout=15)
+    return console
+
+
+def test_sol_console_reaches_u_boot_and_the_password_is_never_in_argv(bmc, targets):
+    sim, serial = bmc
+    t = lab_target(targets, sim)
+    console = console_at_prompt(t)
     argv = Path(f"/proc/{console._child.pid}/cmdline").read_bytes().split(b"\0")
     assert sim.password.encode() not in b" ".join(argv) and b"-E" in argv, argv
     console.sendline("version")
@@ -126,10 +132,7 @@ def test_a_console_that_drops_is_an_execution_error_naming_it(bmc, targets):
     keepalive (about 30 s) the console says it dropped; it never reads as a quiet board."""
     sim, _ = bmc
     t = lab_target(targets, sim)
-    console = IPMISOLConsoleDriver(t, "console")
-    t.activate(console)
-    console.sendline("")
-    console.expect("Highbank # ", timeout=15)
+    console = console_at_prompt(t)
     env = {**os.environ, "IPMI_PASSWORD": sim.password}
     subprocess.run(ipmitool_argv(t.get_resource(IPMIBMC), "sol", "deactivate"), env=env, capture_output=True,
                    timeout=20, check=True)
