@@ -104,13 +104,17 @@ class BmcSim(Daemon):
         except FileNotFoundError:
             raise InfrastructureError(f"{IPMI_SIM} is not installed (Debian: openipmi; or: make setup)") from None
         end = time.monotonic() + START_DEADLINE_S
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise InfrastructureError(f"{IPMI_SIM} exited ({self.proc.returncode}) at start: {' '.join(argv)}\n"
-                                          f"{self.log_tail()}")
-            if udp_bound(self.port, self.proc.pid):
-                return self
-            time.sleep(0.05)
+        try:
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise InfrastructureError(f"{IPMI_SIM} exited ({self.proc.returncode}) at start: "
+                                              f"{' '.join(argv)}\n{self.log_tail()}")
+                if udp_bound(self.port, self.proc.pid):
+                    return self
+                time.sleep(0.05)
+        except BaseException:          # Ctrl-C while waiting: never leave it running
+            self.stop()
+            raise
         self.stop()
         raise InfrastructureError(f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port} within {START_DEADLINE_S} s: "
                                   f"{' '.join(argv)}\n{self.log_tail()}")

@@ -45,6 +45,9 @@ class Coordinator(Daemon):
         except InfrastructureError as exc:
             self.stop()
             raise InfrastructureError(f"{exc}\n{' '.join(argv)}\n{self.log_tail()}") from None
+        except BaseException:          # anything else (Ctrl-C, a missing labgrid-client): never leave it running
+            self.stop()
+            raise
         return self
 
     def client(self, *args: str, username: str = "vfio-hil-admin") -> subprocess.CompletedProcess:

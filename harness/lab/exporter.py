@@ -39,13 +39,17 @@ class Exporter(Daemon):
         log = self.workdir / self.log_name
         self.spawn(argv, env={**os.environ, "LG_COORDINATOR": self.coordinator})
         end = time.monotonic() + READY_DEADLINE_S
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise InfrastructureError(f"labgrid-exporter exited ({self.proc.returncode}): {' '.join(argv)}\n"
-                                          f"{self.log_tail()}")
-            if "connected to coordinator" in log.read_text(errors="replace"):
-                return self
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise InfrastructureError(f"labgrid-exporter exited ({self.proc.returncode}): "
+                                              f"{' '.join(argv)}\n{self.log_tail()}")
+                if "connected to coordinator" in log.read_text(errors="replace"):
+                    return self
+                time.sleep(0.2)
+        except BaseException:          # Ctrl-C while waiting: never leave it running
+            self.stop()
+            raise
         self.stop()
         raise InfrastructureError(f"labgrid-exporter did not reach the coordinator {self.coordinator} within "
                                   f"{READY_DEADLINE_S:.0f} s: {' '.join(argv)}\n{self.log_tail()}")
