@@ -67,6 +67,11 @@ def cmd_boot(args) -> int:
     from harness.paths import REPORTS_DIR
 
     target, spec = _resolve(args)
+    if target.in_shared_lab():
+        from harness.errors import UsageError
+
+        raise UsageError(f"target {target.name} is a board in a shared lab: `boot` drives local QEMU only; "
+                         f"use `vfio-hil run --target {target.name} --place NAME`")
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
     log_dir = Path(args.log_dir or REPORTS_DIR / "boots" / f"{target.name}-{time.strftime('%Y%m%dT%H%M%S')}")
     with booted(target, art, log_dir) as session:
