@@ -76,6 +76,10 @@ def run_matrix(args, say=print) -> int:
         targets = qemu_targets()
     if not targets:
         raise UsageError("no QEMU target with a device under test in targets/")
+    boards = [t.name for t in targets if t.in_shared_lab()]
+    if boards:
+        raise UsageError(f"the matrix runs local QEMU targets only; {', '.join(boards)} is a board in a shared lab "
+                         f"(`vfio-hil run --target NAME --place PLACE`)")
     out = Path(args.out or REPORTS_DIR / "matrix" / time.strftime("%Y%m%dT%H%M%S"))
     # Every IOMMU mode a target has is a row of its own (type1 behind the SMMUv3, as well as no-IOMMU).
     # (--iommu MODE: only that mode's rows, of the targets that have it.)

@@ -197,6 +197,8 @@ def test_a_board_target_needs_a_place_and_a_qemu_target_refuses_one(capsys, priv
     assert "--coordinator HOST:PORT or LG_COORDINATOR" in capsys.readouterr().err
     assert main(["run", "--target", "qemu-highbank", "--place", "hb-1"]) == 2
     assert "runs on local QEMU" in capsys.readouterr().err
+    assert main(["run", "--matrix", "--matrix-targets", "qemu-midway,highbank"]) == 2
+    assert "the matrix runs local QEMU targets only; highbank is a board" in capsys.readouterr().err
     assert main(["boot", "--target", "highbank"]) == 2
     assert "use `vfio-hil run --target highbank --place NAME`" in capsys.readouterr().err
     assert not (private_cache / "artifacts").exists(), "a refusal must build nothing"
