@@ -109,10 +109,14 @@ def machine_options(target: TargetProfile) -> list[str]:
     return ["iommu=smmuv3"] if iommu_model(target) == "smmuv3" else []
 
 
-def build_dtb(target: TargetProfile, out: Path) -> Path:
+def build_dtb(target: TargetProfile, out: Path, firmware: Path | None = None) -> Path:
     """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM;
-    in type1 mode the twin's node sits behind the SMMUv3 (``iommus = <&smmu SID>``)."""
+    in type1 mode the twin's node sits behind the SMMUv3 (``iommus = <&smmu SID>``). ``firmware``:
+    the board boots through it (a lab board's U-Boot), and virt's tree differs then (QEMU 7.2
+    makes no PL061 GPIO with firmware loaded: a tree dumped without it panics the kernel)."""
     if target.twin == "fslmc":
+        if firmware is not None:
+            raise TargetProfileError(f"{target.source_file}: a firmware-booted tree for the MC twin is not built yet")
         return _build_fslmc_dtb(target, out)
     if target.twin not in SHAPES:
         raise TargetProfileError(f"{target.source_file}: twin {target.twin!r} has no device tree shape; "
@@ -120,7 +124,8 @@ def build_dtb(target: TargetProfile, out: Path) -> Path:
     shape = SHAPES[target.twin]
     q = target.qemu_settings()
     machine = ",".join([q["machine"], *machine_options(target)])
-    blob = dump_machine_dtb(q["binary"], ["-M", machine, "-cpu", q["cpu"], "-m", str(q["memory"])])
+    blob = dump_machine_dtb(q["binary"], ["-M", machine, "-cpu", q["cpu"], "-m", str(q["memory"]),
+                                          *(["-bios", str(firmware)] if firmware else [])])
     base, _, end = layout(target)
     b = DtBuilder(blob)
     b.reserve("vfio-hil-twin", base, end - base)

@@ -6,7 +6,6 @@ target printed. The lab's faults of this stage: a TFTP file missing names the co
 failed; a board whose firmware never prints a prompt is the lab's error within the deadline."""
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from harness.lab.virtual import UBOOT
 from harness.sshkey import ensure_key
 from harness.paths import cache_root
 from harness.targets import get_target
+from harness.twins.runtime import build_dtb
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -86,19 +86,11 @@ def arm64(kernel_spec):
     return target, build_artifacts(target, parse_kernel_spec(kernel_spec), [])
 
 
-def machine_tree(out: Path) -> Path:
-    """virt's tree as QEMU makes it for this board, firmware included: with firmware loaded virt
-    has no PL061 GPIO (QEMU 7.2), and a tree dumped without it (as the twin plans are) makes the
-    kernel probe a device that is not there and panic in amba_read_periphid (seen)."""
-    subprocess.run(["qemu-system-aarch64", "-M", f"virt,dumpdtb={out}", "-cpu", "cortex-a57", "-m", "1024M",
-                    "-bios", str(UBOOT), "-display", "none"], check=True, capture_output=True, timeout=30)
-    return out
-
-
 def environment(tmp_path: Path, target, art, *, firmware=UBOOT, kernel=None, uboot_timeout=60) -> Environment:
     tftp = tmp_path / "tftp"
     tftp.mkdir()
-    tree = machine_tree(tmp_path / "board.dtb")
+    # The twin's tree as a lab board gets it: dumped with the board's firmware (no twin runs here).
+    tree = build_dtb(target, tmp_path / "board.dtb", firmware=UBOOT)
     key, _ = ensure_key(cache_root())
     (tmp_path / "env.yaml").write_text(ENV.format(
         log=tmp_path, tftp=tftp, key=key, bootargs=bootargs(target), uboot_timeout=uboot_timeout,
@@ -124,6 +116,8 @@ def test_u_boot_tftp_boot_reaches_ssh_with_the_pinned_key(tmp_path, arm64):
         ssh = target.get_driver("ParamikoSSHDriver")
         assert ssh.run_check("uname -r") == [art.meta["release"]]
         assert ssh.host_key and ssh.host_key in strategy.ready_line
+        # the tree U-Boot fetched is the twin's (its device node is there for the kernel)
+        assert target_profile.dut_device in ssh.run_check("ls /sys/bus/platform/devices")
         cmdline = ssh.run_check("cat /proc/cmdline")[0]
         assert "rdinit=/init" in cmdline, cmdline           # the bootargs went through U-Boot's setenv
         assert sorted(p.name for p in (tmp_path / "tftp").iterdir()) == sorted(
