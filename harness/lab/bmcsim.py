@@ -17,7 +17,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import attrs
@@ -103,21 +102,9 @@ class BmcSim(Daemon):
             self.spawn(argv)
         except FileNotFoundError:
             raise InfrastructureError(f"{IPMI_SIM} is not installed (Debian: openipmi; or: make setup)") from None
-        end = time.monotonic() + START_DEADLINE_S
-        try:
-            while time.monotonic() < end:
-                if self.proc.poll() is not None:
-                    raise InfrastructureError(f"{IPMI_SIM} exited ({self.proc.returncode}) at start: "
-                                              f"{' '.join(argv)}\n{self.log_tail()}")
-                if udp_bound(self.port, self.proc.pid):
-                    return self
-                time.sleep(0.05)
-        except BaseException:          # Ctrl-C while waiting: never leave it running
-            self.stop()
-            raise
-        self.stop()
-        raise InfrastructureError(f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port} within {START_DEADLINE_S} s: "
-                                  f"{' '.join(argv)}\n{self.log_tail()}")
+        self.await_ready(lambda: udp_bound(self.port, self.proc.pid), argv,
+                         f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port}", START_DEADLINE_S)
+        return self
 
     def stop(self) -> None:
         """Board off, then ipmi_sim's process group."""

@@ -5,8 +5,10 @@ that ends its whole process group (SIGTERM, then SIGKILL after the grace) and re
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+from harness.errors import InfrastructureError
 from harness.proc import stop_process_group
 
 STOP_GRACE_S = 5.0
@@ -23,6 +25,23 @@ class Daemon:
                                      stdout=open(self.workdir / self.log_name, "wb"), stderr=subprocess.STDOUT,
                                      start_new_session=True, **kwargs)
         return self.proc
+
+    def await_ready(self, ready, argv: list[str], what: str, deadline_s: float, poll_s: float = 0.05) -> None:
+        """Until ``ready()`` holds; the daemon exiting first, or ``deadline_s`` passing, is the lab's
+        error with its command line and log tail; on any failure (Ctrl-C too) it is stopped."""
+        end = time.monotonic() + deadline_s
+        try:
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise InfrastructureError(f"`{' '.join(argv)}` exited ({self.proc.returncode}) at start:\n"
+                                              f"{self.log_tail()}")
+                if ready():
+                    return
+                time.sleep(poll_s)
+            raise InfrastructureError(f"{what} within {deadline_s:.0f} s: {' '.join(argv)}\n{self.log_tail()}")
+        except BaseException:          # never leave it running
+            self.stop()
+            raise
 
     def log_tail(self, lines: int = 20) -> str:
         try:

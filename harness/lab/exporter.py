@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import attrs
 
-from harness.errors import InfrastructureError
 from harness.lab import netns
 from harness.lab.daemon import Daemon
 from harness.lab.placelock import labgrid_bin
@@ -35,21 +33,11 @@ class Exporter(Daemon):
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         conf = self.workdir / "exporter.yaml"
         conf.write_text(self.config)
-        argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-exporter"), "--hostname", self.host, "-n", self.name, str(conf)]
+        argv = [*netns.prefix(self.netns), labgrid_bin("labgrid-exporter"), "--hostname", self.host,
+                "-n", self.name, str(conf)]
         log = self.workdir / self.log_name
         self.spawn(argv, env={**os.environ, "LG_COORDINATOR": self.coordinator})
-        end = time.monotonic() + READY_DEADLINE_S
-        try:
-            while time.monotonic() < end:
-                if self.proc.poll() is not None:
-                    raise InfrastructureError(f"labgrid-exporter exited ({self.proc.returncode}): "
-                                              f"{' '.join(argv)}\n{self.log_tail()}")
-                if "connected to coordinator" in log.read_text(errors="replace"):
-                    return self
-                time.sleep(0.2)
-        except BaseException:          # Ctrl-C while waiting: never leave it running
-            self.stop()
-            raise
-        self.stop()
-        raise InfrastructureError(f"labgrid-exporter did not reach the coordinator {self.coordinator} within "
-                                  f"{READY_DEADLINE_S:.0f} s: {' '.join(argv)}\n{self.log_tail()}")
+        self.await_ready(lambda: "connected to coordinator" in log.read_text(errors="replace"), argv,
+                         f"labgrid-exporter did not reach the coordinator {self.coordinator}", READY_DEADLINE_S,
+                         poll_s=0.2)
+        return self
