@@ -93,24 +93,23 @@ static void mmd_select(struct agent_vfio_device *dev, unsigned int mmd, unsigned
 	uint32_t sel = (mmd << 8) | (reg >> 8);
 	long waited;
 
-	if (mark_sticks) {
-		agent_wr1(dev, PCS_MMD_SELECT, sel);
-		usleep(FALLBACK_WAIT_US);
-		return;
-	}
-	agent_wr1(dev, PCS_MMD_SELECT, sel | SELECT_SHOWN_MARK);
-	for (waited = 0; agent_rd1(dev, PCS_MMD_SELECT) & SELECT_SHOWN_MARK; waited += MARK_POLL_US) {
-		if (waited >= MARK_DEADLINE_US) {
-			fprintf(stderr, "vfio-hil-agent: the XPCS select kept bit 31 for %d ms: "
-				"plain selects with a %d us wait from now on\n",
-				MARK_DEADLINE_US / 1000, FALLBACK_WAIT_US);
-			mark_sticks = 1;
-			agent_wr1(dev, PCS_MMD_SELECT, sel);
-			usleep(FALLBACK_WAIT_US);
-			return;
+	if (!mark_sticks) {
+		agent_wr1(dev, PCS_MMD_SELECT, sel | SELECT_SHOWN_MARK);
+		for (waited = 0; agent_rd1(dev, PCS_MMD_SELECT) & SELECT_SHOWN_MARK; waited += MARK_POLL_US) {
+			if (waited >= MARK_DEADLINE_US) {
+				fprintf(stderr, "vfio-hil-agent: the XPCS select kept bit 31 for %d ms: "
+					"plain selects with a %d us wait from now on\n",
+					MARK_DEADLINE_US / 1000, FALLBACK_WAIT_US);
+				mark_sticks = 1;
+				break;
+			}
+			usleep(MARK_POLL_US);
 		}
-		usleep(MARK_POLL_US);
+		if (!mark_sticks)
+			return;
 	}
+	agent_wr1(dev, PCS_MMD_SELECT, sel);
+	usleep(FALLBACK_WAIT_US);
 }
 
 static uint32_t mmd_read(struct agent_vfio_device *dev, unsigned int mmd, unsigned int reg)
