@@ -32,6 +32,10 @@ def labgrid_bin(name: str) -> str:
     return str(here) if here.exists() else name
 
 
+class CoordinatorTimeout(InfrastructureError):
+    """A labgrid-client call ran past its deadline (for `wait`: the place stayed taken)."""
+
+
 class PlaceLost(InfrastructureError):
     """The place is no longer ours (another job took it over, or it was released under us)."""
 
@@ -59,7 +63,7 @@ class PlaceLock:
         try:
             proc = subprocess.run(argv, env=self.env(), capture_output=True, text=True, timeout=deadline_s)
         except subprocess.TimeoutExpired:
-            raise InfrastructureError(f"the labgrid coordinator {self.coordinator} did not answer "
+            raise CoordinatorTimeout(f"the labgrid coordinator {self.coordinator} did not answer "
                                       f"`{' '.join(argv)}` within {deadline_s:.0f} s") from None
         except FileNotFoundError:
             raise InfrastructureError(f"{CLIENT} is not installed (pip: labgrid; or: make setup)") from None
@@ -82,12 +86,15 @@ class PlaceLock:
         self.token = m.group(1)
         try:
             self.client("wait", self.token, deadline_s=self.wait_s)
-        except InfrastructureError:
+        except CoordinatorTimeout:
             held = self._holder_or_none()
             self.cancel()
             raise InfrastructureError(f"place {self.place} was not free within {self.wait_s:.0f} s"
                                       + (f": {held} holds it" if held else "")
                                       + "; try again later or ask its holder to release it") from None
+        except InfrastructureError:         # the coordinator failed: say that, not "busy"
+            self.cancel()
+            raise
         self.client("-p", f"+{self.token}", "lock")
         self.locked = True
 
@@ -97,11 +104,15 @@ class PlaceLock:
         except InfrastructureError:
             return None
 
+    def _ours(self, held: str | None) -> bool:
+        """Whether ``held`` ("host/user" from holder()) is this job's identity."""
+        return held is not None and held.split("/", 1)[-1] == self.username
+
     def check(self, before: str) -> None:
         """Before a power or boot step: the place must still be ours."""
         held = self.holder()
-        if held is None or held.split("/", 1)[-1] != self.username:
-            self.locked = held is not None and held.split("/", 1)[-1] == self.username
+        if not self._ours(held):
+            self.locked = False
             raise PlaceLost(f"place {self.place} is no longer ours before {before}: "
                             f"{'held by ' + held if held else 'released'} (we are {self.username})")
 
@@ -114,7 +125,7 @@ class PlaceLock:
         """Unlock (only if still ours) and cancel the reservation; never raises for a place already
         gone, so it can run in every finally and signal handler."""
         try:
-            if self.locked and (self._holder_or_none() or "").split("/", 1)[-1] == self.username:
+            if self.locked and self._ours(self._holder_or_none()):
                 self.client("-p", self.place, "unlock", check=False)
         finally:
             self.locked = False
