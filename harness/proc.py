@@ -68,10 +68,32 @@ def sigterm_as_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (exited, not yet reaped by its parent) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def group_running(pgid: int) -> list[int]:
+    """The running (not zombie) processes of process group ``pgid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
 def stop_process_group(pgid: int, grace_s: float, leader: subprocess.Popen | None = None) -> None:
     """SIGTERM every process of group ``pgid`` (one we started with start_new_session), give them
-    ``grace_s`` to go, then SIGKILL what is left. ``leader``, if given, is reaped on the way: a
-    zombie leader would keep the group alive."""
+    ``grace_s`` to go, then SIGKILL what is left. The group is gone once none of it runs: zombies
+    whose parent is not us (a group another process started, reaped by init later) do not count.
+    ``leader``, if given, is reaped on the way."""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
@@ -80,9 +102,9 @@ def stop_process_group(pgid: int, grace_s: float, leader: subprocess.Popen | Non
     while time.monotonic() < end:
         if leader is not None:
             leader.poll()
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not group_running(pgid):
+            if leader is not None:
+                leader.poll()
             return
         time.sleep(0.05)
     try:

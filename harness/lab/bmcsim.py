@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,23 +22,11 @@ import attrs
 
 from harness.errors import InfrastructureError
 from harness.lab import chassis, netns
-from harness.lab.daemon import Daemon
+from harness.lab.daemon import Daemon, own_tree_env
+from harness.traffic import free_udp_port
 
 IPMI_SIM = "ipmi_sim"
 START_DEADLINE_S = 10.0
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def udp_bound(port: int, pid: int | str = "self") -> bool:
-    """Whether something listens on UDP 127.0.0.1:``port`` in process ``pid``'s network namespace
-    (/proc/PID/net/udp: the BMC is up)."""
-    want = f"0100007F:{port:04X}"
-    return any(line.split()[1] == want for line in Path(f"/proc/{pid}/net/udp").read_text().splitlines()[1:])
 
 
 @attrs.define
@@ -61,7 +48,7 @@ class BmcSim(Daemon):
         return self.workdir / "board"
 
     def lan_conf(self) -> str:
-        switch = f"{sys.executable} {Path(chassis.__file__).resolve()} {self.board_dir}"
+        switch = f"{sys.executable} -m harness.lab.chassis {self.board_dir}"
         return "\n".join([
             'name "vfio-hil-bmc"',
             "set_working_mc 0x20",
@@ -99,10 +86,10 @@ class BmcSim(Daemon):
         argv = [*netns.prefix(self.netns), IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"),
                 "-s", str(self.workdir / "state"), "-n", "-p"]
         try:
-            self.spawn(argv)
+            self.spawn(argv, env=own_tree_env())      # its chassis switch is `python -m harness.lab.chassis`
         except FileNotFoundError:
             raise InfrastructureError(f"{IPMI_SIM} is not installed (Debian: openipmi; or: make setup)") from None
-        self.await_ready(lambda: udp_bound(self.port, self.proc.pid), argv,
+        self.await_ready(lambda: netns.listening(self.proc.pid, "udp", self.port), argv,
                          f"{IPMI_SIM} did not listen on 127.0.0.1:{self.port}", START_DEADLINE_S)
         return self
 

@@ -15,33 +15,23 @@ by that PID's process group: only what this switch started.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from harness.proc import running, stop_process_group
 
 STOP_DEADLINE_S = 5.0
 
 
 def _pid(board: Path) -> int | None:
-    """The running board's PID, or None (no pid file, or the process is gone)."""
+    """The running board's PID (its process group's too), or None: no pid file, or it is gone or
+    a zombie (its parent, this switch's earlier run, is gone: init reaps it)."""
     try:
         pid = int((board / "board.pid").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    # A zombie (its parent, this switch's earlier run, is gone: init reaps it) is off.
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-            return None
-    except FileNotFoundError:
-        return None
-    return pid
+    return pid if running(pid) else None
 
 
 def power_on(board: Path) -> None:
@@ -56,14 +46,8 @@ def power_on(board: Path) -> None:
 
 def power_off(board: Path) -> None:
     pid = _pid(board)
-    if pid is None:
-        return
-    os.killpg(pid, signal.SIGTERM)
-    end = time.monotonic() + STOP_DEADLINE_S
-    while time.monotonic() < end and _pid(board) is not None:
-        time.sleep(0.05)
-    if _pid(board) is not None:
-        os.killpg(pid, signal.SIGKILL)
+    if pid is not None:
+        stop_process_group(pid, STOP_DEADLINE_S)
     (board / "board.pid").unlink(missing_ok=True)
 
 

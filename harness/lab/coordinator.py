@@ -5,7 +5,6 @@ SIGKILL after a deadline): the lab tests' and the virtual lab's coordinator."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -15,19 +14,14 @@ from harness.errors import InfrastructureError
 from harness.lab import netns
 from harness.lab.daemon import Daemon
 from harness.lab.placelock import CLIENT, labgrid_bin, wait_for_coordinator
-
-
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from harness.lab.strategy import free_loopback_port
 
 
 @attrs.define
 class Coordinator(Daemon):
     workdir: Path
     host: str = "127.0.0.1"
-    port: int = attrs.field(factory=free_tcp_port)
+    port: int = attrs.field(factory=free_loopback_port)
     netns: str | None = None           # inside this network namespace (the virtual lab's)
     proc: subprocess.Popen | None = None
     log_name = "coordinator.log"

@@ -4,6 +4,7 @@ that ends its whole process group (SIGTERM, then SIGKILL after the grace) and re
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,14 @@ from harness.errors import InfrastructureError
 from harness.proc import stop_process_group
 
 STOP_GRACE_S = 5.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def own_tree_env() -> dict:
+    """os.environ with this tree first on PYTHONPATH: a `python -m harness...` we start (directly, or
+    through ipmi_sim's chassis control) imports the code that started it, whoever runs it."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT),
+                                                         *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 class Daemon:

@@ -35,6 +35,8 @@ from labgrid.protocol import ConsoleProtocol, PowerProtocol
 from labgrid.resource.common import Resource
 from labgrid.step import step
 
+from harness.proc import stop_process_group
+
 IPMITOOL = "ipmitool"
 
 
@@ -77,6 +79,23 @@ def ipmitool_env(bmc: IPMIBMC) -> dict:
     return {**os.environ, "IPMI_PASSWORD": password}
 
 
+def run_ipmitool(bmc: IPMIBMC, *command: str, timeout_s: float) -> str:
+    """``ipmitool <command>`` against ``bmc``, its stdout; a BMC that does not answer within
+    ``timeout_s``, refuses, or a missing ipmitool is an ExecutionError naming the BMC."""
+    where = f"BMC {bmc.host}:{bmc.port}"
+    try:
+        proc = subprocess.run(ipmitool_argv(bmc, *command), env=ipmitool_env(bmc), capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ExecutionError(f"{where} did not answer `{' '.join(command)}` within {timeout_s} s") from None
+    except FileNotFoundError:
+        raise ExecutionError(f"{IPMITOOL} is not installed (Debian: ipmitool; or: make setup)") from None
+    if proc.returncode != 0:
+        raise ExecutionError(f"{where} refused `{' '.join(command)}` (ipmitool exit {proc.returncode}): "
+                             f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout
+
+
 def parse_power_status(text: str) -> bool:
     """``Chassis Power is on|off`` -> True|False; anything else is not an answer."""
     words = text.strip().lower().split()
@@ -93,19 +112,7 @@ class IPMIPowerDriver(Driver, PowerResetMixin, PowerProtocol):
     timeout = attr.ib(default=15.0, validator=attr.validators.instance_of(float))
 
     def _ipmitool(self, *command: str) -> str:
-        argv = ipmitool_argv(self.bmc, *command)
-        where = f"BMC {self.bmc.host}:{self.bmc.port}"
-        try:
-            proc = subprocess.run(argv, env=ipmitool_env(self.bmc), capture_output=True, text=True,
-                                  timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise ExecutionError(f"{where} did not answer `{' '.join(command)}` within {self.timeout} s") from None
-        except FileNotFoundError:
-            raise ExecutionError(f"{IPMITOOL} is not installed (Debian: ipmitool; or: make setup)") from None
-        if proc.returncode != 0:
-            raise ExecutionError(f"{where} refused `{' '.join(command)}` (ipmitool exit {proc.returncode}): "
-                                 f"{(proc.stderr or proc.stdout).strip()[-300:]}")
-        return proc.stdout
+        return run_ipmitool(self.bmc, *command, timeout_s=self.timeout)
 
     @Driver.check_active
     @step()
@@ -196,21 +203,15 @@ class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
         if not self.status:
             return
         try:
-            if self._child.poll() is None:
-                self._child.terminate()
-                try:
-                    self._child.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    self._child.kill()
-                    self._child.wait(timeout=2)
+            if self._child.poll() is None:          # its own session: the group is ipmitool alone
+                stop_process_group(self._child.pid, 2.0, leader=self._child)
         finally:
             os.close(self._master)
             self._master = self._child = None
             self.status = 0
             try:        # the BMC keeps a payload active until told: the next activate would be refused
-                subprocess.run(ipmitool_argv(self.bmc, "sol", "deactivate"), env=ipmitool_env(self.bmc),
-                               capture_output=True, timeout=self.deactivate_timeout)
-            except (subprocess.TimeoutExpired, ExecutionError) as exc:
+                run_ipmitool(self.bmc, "sol", "deactivate", timeout_s=self.deactivate_timeout)
+            except ExecutionError as exc:
                 self.logger.warning("SOL deactivate on BMC %s:%s failed: %s", self.bmc.host, self.bmc.port, exc)
 
     def on_activate(self):

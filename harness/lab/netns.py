@@ -6,6 +6,7 @@ record is the process itself, and stopping its process group stops only what we 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from harness.errors import InfrastructureError
 
@@ -30,3 +31,14 @@ def exists(name: str) -> bool:
 def prefix(name: str | None) -> list[str]:
     """The argv prefix that runs a command inside namespace ``name`` (nothing for None)."""
     return ["nsenter", f"--net=/run/netns/{name}", "--"] if name else []
+
+
+def listening(pid: int, proto: str, port: int) -> bool:
+    """Whether a ``proto`` ("tcp" or "udp") socket is bound to 127.0.0.1:``port`` (TCP: listening)
+    in process ``pid``'s network namespace (/proc/PID/net/PROTO); False once the process is gone."""
+    want = f"0100007F:{port:04X}"
+    try:
+        lines = Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return any(f[1] == want and (proto == "udp" or f[3] == "0A") for f in (line.split() for line in lines))

@@ -5,14 +5,24 @@ whatever is connected now. Needed because ipmi_sim connects its SOL device only 
 (measured: a port that opens later is never connected), while the board's serial exists only
 while the board is on. Bytes with nobody on the other end are dropped, as on a cable.
 
-Run as ``python -m harness.lab.uartcable <bmc port> <board port>`` in a session of its own.
+Run as ``python -m harness.lab.uartcable <bmc port> <board port>`` in a session of its own;
+``UartCable`` starts it so (inside the virtual lab's namespace).
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+import subprocess
 import sys
+from pathlib import Path
+
+import attrs
+
+from harness.lab import netns
+from harness.lab.daemon import Daemon, own_tree_env
+
+READY_DEADLINE_S = 10.0
 
 
 def listener(port: int) -> socket.socket:
@@ -54,6 +64,24 @@ def serve(bmc_port: int, board_port: int) -> None:
                     other.sendall(data)
                 except OSError:
                     pass
+
+
+@attrs.define
+class UartCable(Daemon):
+    workdir: Path
+    bmc_port: int
+    board_port: int
+    netns: str | None = None
+    proc: subprocess.Popen | None = None
+    log_name = "uartcable.log"
+
+    def start(self) -> "UartCable":
+        argv = [*netns.prefix(self.netns), sys.executable, "-m", "harness.lab.uartcable", str(self.bmc_port),
+                str(self.board_port)]
+        self.spawn(argv, env=own_tree_env())
+        self.await_ready(lambda: netns.listening(self.proc.pid, "tcp", self.bmc_port), argv,
+                         f"the UART cable did not listen on 127.0.0.1:{self.bmc_port}", READY_DEADLINE_S)
+        return self
 
 
 if __name__ == "__main__":

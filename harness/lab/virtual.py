@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +28,8 @@ from harness.lab import chassis, netns
 from harness.lab.bmcsim import BmcSim
 from harness.lab.coordinator import Coordinator
 from harness.lab.exporter import Exporter
+from harness.lab.uartcable import UartCable
+from harness.proc import group_running, stop_process_group
 from harness.targets import TargetProfile
 
 UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
@@ -83,14 +83,10 @@ def up(workdir: Path, target: TargetProfile) -> dict:
     try:
         tftp = workdir / "tftp"
         tftp.mkdir(mode=0o700, exist_ok=True)
-        cable = subprocess.Popen([*netns.prefix(ns), sys.executable, "-m", "harness.lab.uartcable",
-                                  str(PORTS["uart_bmc"]), str(PORTS["uart_board"])],
-                                 cwd=Path(__file__).resolve().parents[2], start_new_session=True,
-                                 stdin=subprocess.DEVNULL, stdout=open(workdir / "uartcable.log", "wb"),
-                                 stderr=subprocess.STDOUT)
-        state["groups"]["uartcable"] = cable.pid
+        cable = UartCable(workdir, PORTS["uart_bmc"], PORTS["uart_board"], netns=ns)
+        cable.start()
+        state["groups"]["uartcable"] = cable.proc.pid
         _save(workdir, state)
-        _await_listening(cable.pid, PORTS["uart_bmc"], "the UART cable")
         coord = Coordinator(workdir / "coordinator", port=PORTS["coordinator"], netns=ns)
         coord.start()
         state["groups"]["coordinator"] = coord.proc.pid
@@ -135,7 +131,8 @@ def down(workdir: Path) -> list[str]:
         chassis.power_off(board)
         stopped.append("board")
     for name, pgid in reversed(list(state["groups"].items())):
-        if _stop_group(pgid):
+        if group_running(pgid):
+            stop_process_group(pgid, STOP_DEADLINE_S)
             stopped.append(name)
     if state.get("netns_created"):
         netns.delete(state["netns"])
@@ -160,53 +157,6 @@ def _save(workdir: Path, state: dict) -> None:
     tmp = workdir / "lab.json.tmp"
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(workdir / "lab.json")
-
-
-def _await_listening(pid: int, port: int, what: str, deadline_s: float = 10.0) -> None:
-    want = f"0100007F:{port:04X}"
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-        except FileNotFoundError:
-            raise InfrastructureError(f"{what} exited at start") from None
-        if any(line.split()[1] == want and line.split()[3] == "0A" for line in lines):
-            return
-        time.sleep(0.05)
-    raise InfrastructureError(f"{what} did not listen on 127.0.0.1:{port} within {deadline_s:.0f} s")
-
-
-def group_alive(pgid: int) -> list[int]:
-    """The running (not zombie) processes of process group ``pgid``."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
-
-
-def _stop_group(pgid: int) -> bool:
-    """SIGTERM the process group, SIGKILL what is left after the deadline; False if it was gone."""
-    if not group_alive(pgid):
-        return False
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    end = time.monotonic() + STOP_DEADLINE_S
-    while time.monotonic() < end:
-        if not group_alive(pgid):
-            return True
-        time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return True
 
 
 CHECK_ENV = """\

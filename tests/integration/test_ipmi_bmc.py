@@ -3,7 +3,6 @@ loopback port (harness/lab/bmcsim.py), whose chassis control switches a board pr
 SOL reaches the board's serial port. The board here is a TCP server playing U-Boot's prompt."""
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +11,8 @@ from labgrid import Target
 from labgrid.driver.exception import ExecutionError
 
 from harness.lab.bmcsim import BmcSim, free_udp_port
-from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver, ipmitool_argv
+from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver, run_ipmitool
+from harness.proc import running
 
 from .lab_rig import UBootSerial
 
@@ -46,14 +46,6 @@ def lab_target(made, sim: BmcSim, **bmc_overrides) -> Target:
     IPMIBMC(t, "bmc", host="127.0.0.1", port=sim.port, username=sim.username, password_env=PASSWORD_ENV,
             **bmc_overrides)
     return t
-
-
-def running(pid: int) -> bool:
-    """Whether ``pid`` runs: a zombie (stopped, not yet reaped by init) does not."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_chassis_power_switches_the_board(bmc, targets):
@@ -133,8 +125,6 @@ def test_a_console_that_drops_is_an_execution_error_naming_it(bmc, targets):
     sim, _ = bmc
     t = lab_target(targets, sim)
     console = console_at_prompt(t)
-    env = {**os.environ, "IPMI_PASSWORD": sim.password}
-    subprocess.run(ipmitool_argv(t.get_resource(IPMIBMC), "sol", "deactivate"), env=env, capture_output=True,
-                   timeout=20, check=True)
+    run_ipmitool(t.get_resource(IPMIBMC), "sol", "deactivate", timeout_s=20)     # another session
     with pytest.raises(ExecutionError, match="the console dropped"):
         console.expect("never printed", timeout=60)      # the console's error, well before this

@@ -5,14 +5,13 @@ u-boot-qemu on the target's QEMU virt) over SOL, stops autoboot, runs a command 
 `lab down` leaves no process of the lab and no namespace behind."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness.lab import netns
-from harness.lab.virtual import group_alive
+from harness.proc import group_running
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -24,7 +23,7 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
     try:
         assert netns.exists(state["netns"])
         assert set(state["groups"]) == {"uartcable", "coordinator", "ipmi_sim", "exporter"}
-        assert all(group_alive(pgid) for pgid in state["groups"].values())
+        assert all(group_running(pgid) for pgid in state["groups"].values())
         # Nothing of the lab listens in the host's namespace (its ports are the namespace's own).
         host_tcp = Path("/proc/self/net/tcp").read_text()
         assert f":{state['ports']['coordinator']:04X} " not in host_tcp
@@ -40,8 +39,8 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
         board_pid = int(board.read_text()) if board.exists() else None
         assert main(["lab", "down", "--dir", str(lab)]) == 0
     assert not netns.exists(state["netns"])
-    assert not any(group_alive(pgid) for pgid in state["groups"].values())
+    assert not any(group_running(pgid) for pgid in state["groups"].values())
     if board_pid is not None:
-        assert not group_alive(board_pid)
+        assert not group_running(board_pid)
     assert main(["lab", "down", "--dir", str(lab)]) == 2          # no lab there any more: a clear refusal
     assert "no virtual lab" in capsys.readouterr().err
