@@ -132,27 +132,35 @@ def _check_runnable(target) -> None:
 
 
 def _place(args, target):
-    """The labgrid place a board target runs on (--place), or None for a local QEMU target; a
-    mismatch either way is refused before anything is built."""
+    """(place lock, virtual lab): the labgrid place a board target runs on (--place), or the
+    virtual lab's (--lab: a twin target on the lab's board), or (None, None) for local QEMU; a
+    mismatch either way is refused before anything is built. Each CI job has its own identity
+    (LG_USERNAME, else user-pid): one job's lock must not look like another's."""
     import getpass
 
     from harness.errors import UsageError
     from harness.lab.placelock import PlaceLock
 
+    user = os.environ.get("LG_USERNAME") or f"{getpass.getuser()}-{os.getpid()}"
+    if getattr(args, "lab", None):
+        if args.place:
+            raise UsageError("--lab runs on the virtual lab's own place; give --lab or --place, not both")
+        from harness.lab.virtual import VirtualLabRun
+
+        lab = VirtualLabRun.of(Path(args.lab), target)
+        return lab.place_lock(user, args.place_wait), lab
     if not target.in_shared_lab():
         if args.place:
             raise UsageError(f"target {target.name} runs on local QEMU ({target.lab_config_path()} has no "
                              f"RemotePlace); --place is for a board target in a shared lab")
-        return None
+        return None, None
     if not args.place:
         raise UsageError(f"target {target.name} is a board in a shared lab: give --place NAME (the labgrid place "
                          f"that holds it; `labgrid-client places` lists them)")
     coordinator = args.coordinator or os.environ.get("LG_COORDINATOR")
     if not coordinator:
         raise UsageError("--place needs the labgrid coordinator: --coordinator HOST:PORT or LG_COORDINATOR")
-    # Each CI job its own identity: a job's lock must not look like another's.
-    user = os.environ.get("LG_USERNAME") or f"{getpass.getuser()}-{os.getpid()}"
-    return PlaceLock(args.place, coordinator, user, wait_s=args.place_wait)
+    return PlaceLock(args.place, coordinator, user, wait_s=args.place_wait), None
 
 
 def cmd_run(args) -> int:
@@ -161,6 +169,10 @@ def cmd_run(args) -> int:
     from harness.run import RunInterrupted, exit_code, print_summary, refuse_stale_out, run_suite
 
     if args.matrix:
+        if args.lab or args.place:
+            from harness.errors import UsageError
+
+            raise UsageError("--matrix runs local QEMU targets; --lab and --place take one --target")
         return cmd_run_matrix(args)
     if not args.target:
         from harness.errors import UsageError
@@ -169,14 +181,14 @@ def cmd_run(args) -> int:
     target, spec = _resolve(args)
     target = target.for_iommu(args.iommu)
     _check_runnable(target)
-    place = _place(args, target)
+    place, lab = _place(args, target)
     if args.out:
         refuse_stale_out(Path(args.out))     # before a build: a refusal must cost nothing
     art = build_artifacts(target, spec, args.kernel_patch, refresh=args.refresh, jobs=args.jobs, say=_say)
     out = Path(args.out or REPORTS_DIR / "runs" /
                f"{target.name}{target.mode_suffix}-{art.meta['release']}-{time.strftime('%Y%m%dT%H%M%S')}")
     try:
-        doc = run_suite(target, art, out, say=_say, place=place)
+        doc = run_suite(target, art, out, say=_say, place=place, lab=lab)
     except RunInterrupted as stop:     # what it measured is kept; exit_code says 3 (interrupted)
         doc = stop.doc
     print_summary(doc, out)
@@ -195,7 +207,7 @@ def cmd_lab(args) -> int:
     if args.action == "up":
         from harness.targets import get_target
 
-        state = virtual.up(workdir, get_target(args.target))
+        state = virtual.up(workdir, get_target(args.target).for_iommu(args.iommu))
         print(f"virtual lab up in namespace {state['netns']}: coordinator {state['coordinator']}, "
               f"place {state['place']} (state: {workdir / 'lab.json'})")
         return 0
@@ -300,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the labgrid coordinator of --place (default: LG_COORDINATOR)")
     p.add_argument("--place-wait", type=float, default=600.0, metavar="SECONDS",
                    help="how long to wait for a place another job holds (default %(default)s)")
+    p.add_argument("--lab", default=None, metavar="DIR",
+                   help="run on the virtual lab in DIR (`vfio-hil lab up --dir DIR`): its place, locked as a "
+                        "job would, its board through IPMI, U-Boot and TFTP")
     p.add_argument("--matrix", action="store_true",
                    help="run every QEMU target (or just --target) on each of --matrix-kernels, then write "
                         "the removal-impact matrix")
@@ -312,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "board on QEMU, in a network namespace of its own")
     p.add_argument("action", choices=["up", "check", "down"])
     p.add_argument("--target", default="qemu-seattle", help="the arm64 twin target the board plays (up)")
+    p.add_argument("--iommu", choices=["noiommu", "type1"], default=None,
+                   help="the IOMMU mode the board is brought up in (up; default: the target's first)")
     p.add_argument("--dir", default="reports/lab", help="the lab's state directory (default %(default)s)")
     p.set_defaults(fn=cmd_lab)
     p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")

@@ -74,13 +74,15 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, extra_bootargs: str = "",
-              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None, place=None) -> dict:
+              boot_timeout_s: int = DEFAULT_BOOT_TIMEOUT_S, on_started=None, place=None, lab=None) -> dict:
     """Run the suite; ``on_started(child_pid)`` is called once the pytest child runs (tests use it).
     The results document records ``suite_rc`` (the child's exit status, negative for a signal,
     None if it never ended) and ``planned_written``, so exit_code can tell a crash from a run.
     ``place`` (harness.lab.placelock.PlaceLock): a board in a shared lab, acquired once the
     artifacts are built (no board is held while a kernel compiles) and always released, also on
-    SIGTERM; the suite checks it is still ours before its power and boot steps."""
+    SIGTERM; the suite checks it is still ours before its power and boot steps. ``lab``
+    (harness.lab.virtual.VirtualLabRun): the board is the virtual lab's, so the suite runs inside
+    its namespace with its environment file, and the twin's tree is dumped as U-Boot boots it."""
     # Absolute: labgrid resolves image paths (the twin's tree) against the environment file's
     # directory, so a relative --out such as make matrix's reports/matrix/latest would miss.
     out = out.resolve()
@@ -93,7 +95,8 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
     if target.twin:
         from harness.twins.runtime import plan
 
-        twin_plan = plan(target, out)        # tree + private qtest socket; the suite starts the twin
+        # tree + qtest socket (private, or the lab board's); the suite starts the twin
+        twin_plan = lab.twin_plan(target, out) if lab is not None else plan(target, out)
     env = {**os.environ,
            **lab_variables(target, art, out, ports, extra_bootargs=bootargs, boot_timeout_s=boot_timeout_s,
                            twin_plan=twin_plan),
@@ -102,9 +105,12 @@ def run_suite(target: TargetProfile, art: Artifacts, out: Path, say=print, *, ex
            "VFIO_HIL_TARGET": target.name, "VFIO_HIL_IOMMU": target.iommu_mode,
            "VFIO_HIL_RUN_DIR": str(out), "PYTHONUNBUFFERED": "1",
            "VFIO_HIL_DUT_PORTS": f"{ports.local},{ports.peer}",
-           **(place.child_env() if place is not None else {})}
-    argv = [sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
-            "--lg-env", str(target.lab_config_path()), "--lg-log", str(out / "console"),
+           **(place.child_env() if place is not None else {}),
+           **(lab.child_env() if lab is not None else {})}
+    lab_config = lab.lab_config() if lab is not None else target.lab_config_path()
+    argv = [*(lab.argv_prefix() if lab is not None else []),
+            sys.executable, "-m", "pytest", str(SUITE_DIR), "-p", "harness.suite.plugin",
+            "--lg-env", str(lab_config), "--lg-log", str(out / "console"),
             "-o", "testpaths=", "-q", "-rA", "-p", "no:cacheprovider", f"--junitxml={out / 'pytest-junit.xml'}"]
     header = run_header(target, art)
     _write_json(out / "run.json", {**header, "argv": argv})

@@ -35,8 +35,14 @@ def booted(target):
         strategy.transition("ssh")
     except StrategyError as exc:     # labgrid's wrapper hides the cause: a panic, a hang, a dead QEMU
         raise unwrap_strategy_error(exc, target.name) from exc
-    return {"strategy": strategy, "ssh": target.get_driver("ParamikoSSHDriver"),
-            "boot_s": round(time.monotonic() - started, 2)}
+    yield {"strategy": strategy, "ssh": target.get_driver("ParamikoSSHDriver"),
+           "boot_s": round(time.monotonic() - started, 2)}
+    # Off at the end: a board in a shared lab is left to the next job switched off, its device
+    # quiet (a local QEMU is stopped the same way). A target already gone is no news here.
+    try:
+        strategy.transition("off")
+    except Exception:
+        pass
 
 
 @pytest.fixture(scope="session")

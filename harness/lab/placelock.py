@@ -21,6 +21,7 @@ from pathlib import Path
 import attrs
 
 from harness.errors import InfrastructureError
+from harness.lab.netns import prefix as netns_prefix
 
 CLIENT = "labgrid-client"
 CALL_DEADLINE_S = 30.0
@@ -48,6 +49,7 @@ class PlaceLock:
     wait_s: float = 600.0                # how long to wait for a place another job holds
     token: str | None = None
     locked: bool = False
+    netns: str | None = None             # the virtual lab's: its coordinator is inside this namespace
 
     def env(self) -> dict:
         return {**os.environ, "LG_COORDINATOR": self.coordinator, "LG_USERNAME": self.username}
@@ -59,7 +61,7 @@ class PlaceLock:
                 "LG_USERNAME": self.username}
 
     def client(self, *args: str, deadline_s: float = CALL_DEADLINE_S, check: bool = True) -> str:
-        argv = [labgrid_bin(CLIENT), *args]
+        argv = [*netns_prefix(self.netns), labgrid_bin(CLIENT), *args]
         try:
             proc = subprocess.run(argv, env=self.env(), capture_output=True, text=True, timeout=deadline_s)
         except subprocess.TimeoutExpired:
@@ -145,12 +147,10 @@ class PlaceLock:
 def wait_for_coordinator(address: str, deadline_s: float = 20.0, netns: str | None = None) -> None:
     """Until ``labgrid-client places`` answers against ``address`` (a coordinator just started;
     inside network namespace ``netns`` if given)."""
-    from harness.lab.netns import prefix
-
     end = time.monotonic() + deadline_s
     last = ""
     while time.monotonic() < end:
-        proc = subprocess.run([*prefix(netns), labgrid_bin(CLIENT), "places"], env={**os.environ, "LG_COORDINATOR": address},
+        proc = subprocess.run([*netns_prefix(netns), labgrid_bin(CLIENT), "places"], env={**os.environ, "LG_COORDINATOR": address},
                               capture_output=True, text=True, timeout=deadline_s)
         if proc.returncode == 0:
             return

@@ -129,7 +129,9 @@ class VfioHilStrategy(Strategy):
         self.target.deactivate(self.bootloader)
 
     def _await_ready(self) -> None:
-        pattern = re.escape(self.ready_marker) + r"[^\r\n]*"
+        # Up to the line's end: a console that delivers in small pieces (IPMI SOL does) would
+        # otherwise match the marker alone, before the host key after it has arrived.
+        pattern = re.escape(self.ready_marker) + r"[^\r\n]*[\r\n]"
         index, before, match, _ = self.console.expect([pattern, *map(re.escape, BOOT_FAILURES), TIMEOUT],
                                                       timeout=self.boot_timeout)
         if index == 0:

@@ -2,13 +2,22 @@
 network namespace of its own, with only the board a stand-in:
 
 - a labgrid-coordinator and a labgrid-exporter (the stock ones), the exporter offering the
-  board's BMC (IPMIBMC), its TFTP directory (TFTPProvider) and its SSH (NetworkService);
+  board's BMC (IPMIBMC), its TFTP directory (TFTPProvider) and its SSH (NetworkService), and the
+  exporter's host reachable over SSH (harness.lab.exportersh), which labgrid's TFTP staging uses;
 - a BMC: OpenIPMI's ipmi_sim, whose chassis power starts and stops the board (harness.lab.chassis)
   and whose SOL reaches the board's serial through the UART cable (harness.lab.uartcable);
 - the board: QEMU's arm64 virt as the target profile describes it, Debian's u-boot-qemu as its
   firmware, TFTP from QEMU's own server (its user network's tftp= directory, which the exporter
   offers as the board's TFTP root), SSH forwarded to 127.0.0.1 inside the namespace;
-- one place, ``vlab-<target>``, matching the exporter's group, tagged ``board=<target>``.
+- one place, ``vlab-<target>``, matching the exporter's group, tagged ``board=<target>``;
+- the target's twin: the board's QEMU listens on a qtest socket fixed when the lab comes up (in a
+  short 0700 directory of its own), in the IOMMU mode the lab was brought up in; the suite's twin
+  connects to it once the board runs, as it does to a local QEMU's.
+
+`vfio-hil run --target T --lab DIR` (VirtualLabRun) runs the suite through it: the job's place
+lock and the suite's process inside the namespace, the lab's environment
+(lab-configs/boards/virtual-lab.yaml: RemotePlace, IPMI, U-Boot, TFTP), the tree dumped as U-Boot
+boots the board.
 
 Everything listens on the namespace's loopback only, so fixed ports are safe. ``lab.json`` in the
 lab's directory records the namespace and every process group started; ``down`` stops exactly
@@ -19,21 +28,29 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import attrs
 
 from harness.errors import InfrastructureError, UsageError
 from harness.lab import chassis, netns
 from harness.lab.bmcsim import BmcSim
 from harness.lab.coordinator import Coordinator
 from harness.lab.exporter import Exporter
+from harness.lab.exportersh import ALIAS, ExporterSSH
 from harness.lab.uartcable import UartCable
 from harness.proc import group_running, stop_process_group
+from harness.paths import LAB_CONFIGS_DIR
 from harness.targets import TargetProfile
 
 UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
-PORTS = {"coordinator": 20408, "bmc": 9623, "uart_bmc": 5001, "uart_board": 5002, "ssh": 2222}
+PORTS = {"coordinator": 20408, "bmc": 9623, "uart_bmc": 5001, "uart_board": 5002, "ssh": 2222, "exporter_ssh": 22}
+LAB_CONFIG = "boards/virtual-lab.yaml"
 EXPORTER = "vlab-host"
 STOP_DEADLINE_S = 5.0
 
@@ -56,6 +73,15 @@ def board_argv(target: TargetProfile, tftp_dir: Path, extra: list[str] = ()) -> 
             "-device", "virtio-net-device,netdev=mgmt", *extra]
 
 
+def lab_twin_args(target: TargetProfile, workdir: Path, sockdir: Path) -> list[str]:
+    """What the board's QEMU needs for the target's twin, fixed for the lab's life: its qtest
+    socket and the IOMMU mode's machine options (the run's own plan dumps the tree)."""
+    from harness.twins.runtime import plan
+
+    board_plan = plan(target, workdir / "twin", firmware=UBOOT, board_socket=sockdir / "qtest.sock")
+    return shlex.split(board_plan.qemu_args())
+
+
 def exporter_config(username: str, tftp_dir: Path, group: str) -> str:
     # Jinja2: comments need "##".
     return (f"{group}:\n"
@@ -72,17 +98,28 @@ def up(workdir: Path, target: TargetProfile) -> dict:
     workdir = workdir.resolve()
     if (workdir / "lab.json").exists():
         raise UsageError(f"{workdir} holds a virtual lab already (lab.json): `vfio-hil lab down --dir {workdir}` first")
+    if target.twin is None or target.twin == "fslmc":
+        raise UsageError(f"the virtual lab plays boards with a twin on arm64 virt booted by U-Boot; {target.name} "
+                         f"is not one (the MC twin's firmware-booted tree is not built yet)")
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)
     ns = f"vfiohil-{os.getpid()}"
-    state = {"netns": ns, "target": target.name, "place": place_name(target), "ports": PORTS, "groups": {},
-             "board_dir": str(workdir / "bmc" / "board"), "coordinator": f"127.0.0.1:{PORTS['coordinator']}"}
+    # A unix socket's path has at most 107 bytes: the qtest socket gets a short directory of its own.
+    sockdir = Path(tempfile.mkdtemp(prefix="vfio-hil-vlab-"))
+    state = {"netns": ns, "target": target.name, "iommu": target.iommu_mode, "place": place_name(target),
+             "ports": PORTS, "groups": {}, "board_dir": str(workdir / "bmc" / "board"),
+             "coordinator": f"127.0.0.1:{PORTS['coordinator']}", "qtest_socket": str(sockdir / "qtest.sock"),
+             "exporter_ssh": str(workdir / "exporter-ssh")}
     netns.create(ns)
     state["netns_created"] = True
     _save(workdir, state)
     try:
         tftp = workdir / "tftp"
         tftp.mkdir(mode=0o700, exist_ok=True)
+        essh = ExporterSSH(Path(state["exporter_ssh"]), PORTS["exporter_ssh"], netns=ns)
+        essh.start()
+        state["groups"]["exporter_ssh"] = essh.proc.pid
+        _save(workdir, state)
         cable = UartCable(workdir, PORTS["uart_bmc"], PORTS["uart_board"], netns=ns)
         cable.start()
         state["groups"]["uartcable"] = cable.proc.pid
@@ -91,7 +128,8 @@ def up(workdir: Path, target: TargetProfile) -> dict:
         coord.start()
         state["groups"]["coordinator"] = coord.proc.pid
         _save(workdir, state)
-        bmc = BmcSim(workdir / "bmc", board_argv(target, tftp), PORTS["uart_bmc"], port=PORTS["bmc"], netns=ns)
+        bmc = BmcSim(workdir / "bmc", board_argv(target, tftp, lab_twin_args(target, workdir, sockdir)),
+                     PORTS["uart_bmc"], port=PORTS["bmc"], netns=ns)
         bmc.start()
         state["groups"]["ipmi_sim"] = bmc.proc.pid
         pw = workdir / "bmc-password"
@@ -101,7 +139,7 @@ def up(workdir: Path, target: TargetProfile) -> dict:
         state["bmc_user"] = bmc.username
         _save(workdir, state)
         exporter = Exporter(workdir / "exporter", EXPORTER, exporter_config(bmc.username, tftp, state["place"]),
-                            state["coordinator"], netns=ns)
+                            state["coordinator"], host=ALIAS, netns=ns)
         exporter.start()
         state["groups"]["exporter"] = exporter.proc.pid
         _save(workdir, state)
@@ -136,6 +174,8 @@ def down(workdir: Path) -> list[str]:
             stopped.append(name)
     if state.get("netns_created"):
         netns.delete(state["netns"])
+    if state.get("qtest_socket"):
+        shutil.rmtree(Path(state["qtest_socket"]).parent, ignore_errors=True)
     (workdir / "lab.json").unlink()
     return stopped
 
@@ -151,6 +191,54 @@ def client_env(workdir: Path, state: dict, username: str) -> dict:
     """The environment of a client of this lab: its coordinator, an identity, the BMC's password."""
     return {**os.environ, "LG_COORDINATOR": state["coordinator"], "LG_USERNAME": username,
             "VFIO_HIL_VLAB_BMC_PASSWORD": (workdir.resolve() / "bmc-password").read_text()}
+
+
+@attrs.define
+class VirtualLabRun:
+    """A suite run through the virtual lab in ``workdir``, as a CI job in a real lab runs: the
+    place lock and the suite's process inside the lab's namespace (where its coordinator, BMC,
+    exporter and board are), the lab's environment file, the BMC's password and the exporter's
+    SSH (an ``ssh`` on PATH with the lab's config) in the suite's environment."""
+    workdir: Path
+    state: dict
+
+    @classmethod
+    def of(cls, workdir: Path, target: TargetProfile) -> "VirtualLabRun":
+        """The lab in ``workdir``, refused (exit 2) unless it was brought up for ``target`` in its mode."""
+        state = load(workdir)
+        if (state["target"], state.get("iommu")) != (target.name, target.iommu_mode):
+            raise UsageError(f"the virtual lab in {workdir} plays {state['target']} ({state.get('iommu')}), not "
+                             f"{target.name} ({target.iommu_mode}): run that target, or bring a lab up for this one "
+                             f"(`vfio-hil lab down --dir {workdir}`, then `lab up --target {target.name}`)")
+        return cls(workdir.resolve(), state)
+
+    @property
+    def place(self) -> str:
+        return self.state["place"]
+
+    @property
+    def netns(self) -> str:
+        return self.state["netns"]
+
+    def place_lock(self, username: str, wait_s: float):
+        from harness.lab.placelock import PlaceLock
+
+        return PlaceLock(self.place, self.state["coordinator"], username, wait_s=wait_s, netns=self.netns)
+
+    def lab_config(self) -> Path:
+        return LAB_CONFIGS_DIR / LAB_CONFIG
+
+    def twin_plan(self, target: TargetProfile, out: Path):
+        from harness.twins.runtime import plan
+
+        return plan(target, out, firmware=UBOOT, board_socket=Path(self.state["qtest_socket"]))
+
+    def child_env(self) -> dict:
+        return {"VFIO_HIL_VLAB_BMC_PASSWORD": (self.workdir / "bmc-password").read_text(),
+                "PATH": os.pathsep.join([str(Path(self.state["exporter_ssh"]) / "bin"), os.environ.get("PATH", "")])}
+
+    def argv_prefix(self) -> list[str]:
+        return netns.prefix(self.netns)
 
 
 def _save(workdir: Path, state: dict) -> None:

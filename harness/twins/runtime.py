@@ -21,7 +21,7 @@ from harness.targets import TargetProfile
 from harness.twins.dt import DtBuilder, dump_machine_dtb, u32s
 from harness.twins.engine import EventLog, TwinEngine
 from harness.twins.gic import GicLines
-from harness.twins.qtest import QtestClient, QtestSocketDir
+from harness.twins.qtest import BoardQtestSocket, QtestClient, QtestSocketDir
 from harness.twins.smmuv2 import Smmuv2Walker
 from harness.twins.smmuv3 import Smmuv3Walker
 from harness.twins import mmu500
@@ -237,14 +237,19 @@ class TwinPlan:
         self.sockdir.close()
 
 
-def plan(target: TargetProfile, run_dir: Path) -> TwinPlan:
+def plan(target: TargetProfile, run_dir: Path, *, firmware: Path | None = None,
+         board_socket: Path | None = None) -> TwinPlan:
+    """The tree (dumped as the board boots: through ``firmware`` if it has one) and the qtest
+    socket: a private new one, or ``board_socket``, a board's that outlives the run (the virtual
+    lab's, whose QEMU command line was fixed when the lab came up: lab_board_args)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     preload = []
     if iommu_model(target) == "mmu500":
         regs = run_dir / "mmu500-regs.bin"
         regs.write_bytes(mmu500.reset_image_bytes())
         preload.append((regs, layout(target)[0] + mmu500.OFFSET))
-    return TwinPlan(build_dtb(target, run_dir / "twin.dtb"), QtestSocketDir(), machine_options(target), preload)
+    sock = BoardQtestSocket(board_socket) if board_socket else QtestSocketDir()
+    return TwinPlan(build_dtb(target, run_dir / "twin.dtb", firmware=firmware), sock, machine_options(target), preload)
 
 
 class RunningTwin:
