@@ -10,6 +10,7 @@ import pytest
 from labgrid.strategy.common import StrategyError
 
 from harness.bootlog import TEST_MARKERS, scan, unexpected
+from harness.lab.placelock import PlaceWatch, place_of_this_job
 from harness.lab.session import unwrap_strategy_error
 from harness.suite import fslmc, platform
 from harness.suite.plugin import vfio_id
@@ -18,6 +19,8 @@ from harness.traffic import FrameFeeder, UdpPorts
 
 DMESG_EXCERPT_LINES = 60
 _RUNNING_TWINS: list = []   # the session's twin, once started (every test checks it is alive)
+_PLACE = place_of_this_job()     # a board in a shared lab: every verdict needs the place still ours
+_PLACE_WATCH = PlaceWatch(_PLACE) if _PLACE is not None else None
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +37,25 @@ def booted(target):
     try:
         strategy.transition("ssh")
     except StrategyError as exc:     # labgrid's wrapper hides the cause: a panic, a hang, a dead QEMU
+        _switch_off(target, strategy)
         raise unwrap_strategy_error(exc, target.name) from exc
     yield {"strategy": strategy, "ssh": target.get_driver("ParamikoSSHDriver"),
            "boot_s": round(time.monotonic() - started, 2)}
-    # Off at the end: a board in a shared lab is left to the next job switched off, its device
-    # quiet (a local QEMU is stopped the same way). A target already gone is no news here.
+    _switch_off(target, strategy)
+
+
+def _switch_off(target, strategy) -> None:
+    """A board in a shared lab is left to the next job switched off, its device quiet, also after
+    a boot that failed (a local QEMU is stopped the same way). Through the power driver, not the
+    strategy: labgrid keeps a strategy whose transition failed broken. A target already gone is no
+    news here; a place found lost is not ours to switch: another job may hold the board now."""
+    if _PLACE_WATCH is not None and _PLACE_WATCH.lost is not None:
+        return
     try:
-        strategy.transition("off")
+        target.deactivate(strategy.ssh)
+        target.deactivate(strategy.shell)
+        target.activate(strategy.power)
+        strategy.power.off()
     except Exception:
         pass
 
@@ -128,12 +143,19 @@ def evidence():
     return {}
 
 
+def pytest_runtest_setup(item):
+    """Once the place is found lost, no later test touches the board: each is the lab's error."""
+    if _PLACE_WATCH is not None and _PLACE_WATCH.lost is not None:
+        _PLACE_WATCH.check(vfio_id(item))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """Keep what the kernel logged while each test ran (evidence["dmesg_excerpt"], for the report);
     a test during which the kernel warned, oopsed or reported a failed reset fails, whatever it
     concluded itself (the kernel's log is part of every verdict); and any test during which the
-    device twin died is an error, whatever it concluded."""
+    device twin died is an error, whatever it concluded; so is any test after which the job's
+    place (a board in a shared lab) is found no longer ours."""
     ssh, evidence = item.funcargs.get("ssh"), item.funcargs.get("evidence")
     profile = get_target(os.environ["VFIO_HIL_TARGET"])
     mark = None
@@ -151,6 +173,8 @@ def pytest_runtest_call(item):
         outcome = exc
     for running in _RUNNING_TWINS:
         running.check_alive()      # raises InfrastructureError: the plugin makes it `error`
+    if _PLACE_WATCH is not None:
+        _PLACE_WATCH.check(vfio_id(item))     # PlaceLost (an InfrastructureError): `error` too
     faults = _kernel_faults(ssh, evidence, mark, profile) if mark is not None else []
     if faults and vfio_id(item) != "boot":    # boot judges its own log, with the boot quirks
         raise AssertionError(f"the kernel reported a fault during this test: {faults}"

@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import termios
+import time
 
 import attr
 from labgrid.driver.common import Driver
@@ -55,6 +57,7 @@ class IPMIBMC(Resource):
 # SOL's escape character: ipmitool's default "~" ends the session on "~." at a line start, which a
 # shell line could hold; a control character nobody types cannot.
 SOL_ESCAPE = "\x1c"
+BANNER = b"SOL Session operational"      # ipmitool's word that a session is up
 
 
 def ipmitool_argv(bmc: IPMIBMC, *command: str) -> list[str]:
@@ -139,31 +142,54 @@ class IPMIPowerDriver(Driver, PowerResetMixin, PowerProtocol):
             raise ExecutionError(f"BMC {self.bmc.host}:{self.bmc.port}: {exc}") from None
 
 
+def _raw(master: int) -> bool:
+    """Whether the pseudo-terminal's program has taken it out of line mode (ipmitool does, once its
+    session is up); a pty's master and slave share one termios."""
+    return not termios.tcgetattr(master)[3] & termios.ICANON
+
+
 @target_factory.reg_driver
 @attr.s(eq=False)
 class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
     """The board's serial console over IPMI SOL: ``ipmitool sol activate`` on a pseudo-terminal
     (it puts its terminal in raw mode and refuses to run without one), its environment, not
     its argv, carrying the password. On close the payload is deactivated as well: a BMC keeps it
-    active until told, and would refuse the next activate."""
+    active until told, and would refuse the next activate.
+
+    A session that ends under us is activated again once, at once (within ``activate_timeout``),
+    and the console goes on, with what the board printed in between lost (counted in ``drops``,
+    logged): OpenIPMI's ipmi_sim never acknowledges the empty SOL packet ipmitool sends as its
+    keepalive (lanserv/sol.c acknowledges only packets with data), so there a board silent for
+    about 35 s ends the session. A session that cannot be activated again (another session holds
+    the payload, the BMC is gone) is the console dropped: ExecutionError naming ipmitool's words."""
     bindings = {"bmc": "IPMIBMC"}
     txdelay = attr.ib(default=0.0, validator=attr.validators.instance_of(float))
     deactivate_timeout = attr.ib(default=10.0, validator=attr.validators.instance_of(float))
+    activate_timeout = attr.ib(default=15.0, validator=attr.validators.instance_of(float))
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
         self.status = 0
         self._child = None
         self._master = None
+        self._pending = b""
+        self.drops = 0
 
     def open(self):
         if self.status:
             return
+        self._activate()
+        self.status = 1
+
+    def _activate(self) -> None:
+        """Start ``ipmitool sol activate`` and return once the session is up and ipmitool's terminal
+        is raw (bytes written before that are lost: measured, the first character of a line);
+        ExecutionError with ipmitool's words if it exits first or the deadline passes."""
         master, slave = os.openpty()
         try:
             # usesolkeepalive: SOL keepalives notice a payload the BMC dropped (or another session
-            # deactivated) about 30 s later; without them ipmitool sat quiet for 60 s and more
-            # (measured against ipmi_sim), and a dropped console would read as a quiet board.
+            # took) about 30 s later; without them ipmitool sat quiet for 60 s and more (measured
+            # against ipmi_sim), and a dropped console would read as a quiet board.
             self._child = subprocess.Popen(ipmitool_argv(self.bmc, "sol", "activate", "usesolkeepalive"),
                                            env=ipmitool_env(self.bmc),
                                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
@@ -176,27 +202,66 @@ class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
         self._master = master
         self._poll = select.poll()
         self._poll.register(master, select.POLLIN)
-        self.status = 1
+        end, out = time.monotonic() + self.activate_timeout, b""
+        while time.monotonic() < end:
+            out += self._drain(0.1)
+            if BANNER in out and b"\n" in out[out.index(BANNER):] and _raw(master):
+                self._pending = out[out.index(BANNER):].split(b"\n", 1)[1]     # the board's, after the banner
+                return
+            if self._child.poll() is not None:
+                out += self._drain()
+                raise ExecutionError(f"BMC {self.bmc.host}:{self.bmc.port} gave no SOL session (ipmitool exit "
+                                     f"{self._child.returncode}): {out.decode(errors='replace').strip()[-300:]}")
+        stop_process_group(self._child.pid, 2.0, leader=self._child)
+        raise ExecutionError(f"BMC {self.bmc.host}:{self.bmc.port} gave no SOL session within "
+                             f"{self.activate_timeout:.0f} s: {out.decode(errors='replace').strip()[-300:]}")
 
-    def _vanished(self) -> ExecutionError:
-        return ExecutionError(f"the SOL session to BMC {self.bmc.host}:{self.bmc.port} ended "
-                              f"(ipmitool exit {self._child.poll()}): the console dropped")
+    def _reactivate(self) -> None:
+        """The session ended: activate it again, or raise the console's drop with ipmitool's words."""
+        said = self._drain()
+        ended = self._child.poll()
+        os.close(self._master)
+        self._master = None
+        self.drops += 1
+        self.logger.warning("SOL session to BMC %s:%s ended (ipmitool exit %s: %s); activating it again",
+                            self.bmc.host, self.bmc.port, ended, said.decode(errors="replace").strip()[-200:])
+        try:
+            self._activate()
+        except ExecutionError as exc:
+            raise ExecutionError(f"the SOL session to BMC {self.bmc.host}:{self.bmc.port} ended (ipmitool exit "
+                                 f"{ended}): the console dropped; activating it again failed: {exc}") from None
+
+    def _drain(self, timeout_s: float = 0.0) -> bytes:
+        out = b""
+        while self._poll.poll(int(timeout_s * 1000)):
+            try:
+                data = os.read(self._master, 4096)
+            except (BlockingIOError, OSError):
+                break
+            if not data:
+                break
+            out += data
+            timeout_s = 0.0
+        return out
 
     def _read(self, size: int = 1024, timeout: int = 0, max_size: int = None):
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
         if self._child.poll() is not None:
-            raise self._vanished()
+            self._reactivate()
         if self._poll.poll(timeout):
             try:
                 return os.read(self._master, min(size, max_size) if max_size else size)
             except BlockingIOError:
                 return b""
-            except OSError:            # EIO: the terminal's other side is gone
-                raise self._vanished() from None
+            except OSError:            # EIO: the terminal's other side is gone; the next read says why
+                return b""
         return b""
 
     def _write(self, data: bytes):
         if self._child.poll() is not None:
-            raise self._vanished()
+            self._reactivate()
         return os.write(self._master, data)
 
     def close(self):
@@ -206,8 +271,10 @@ class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
             if self._child.poll() is None:          # its own session: the group is ipmitool alone
                 stop_process_group(self._child.pid, 2.0, leader=self._child)
         finally:
-            os.close(self._master)
+            if self._master is not None:
+                os.close(self._master)
             self._master = self._child = None
+            self._pending = b""
             self.status = 0
             try:        # the BMC keeps a payload active until told: the next activate would be refused
                 run_ipmitool(self.bmc, "sol", "deactivate", timeout_s=self.deactivate_timeout)

@@ -144,6 +144,41 @@ class PlaceLock:
         self.release()
 
 
+def place_of_this_job() -> PlaceLock | None:
+    """Inside a run's suite (VFIO_HIL_PLACE, LG_COORDINATOR and LG_USERNAME set by run_suite): the
+    place the job holds, to check; None for a local QEMU target."""
+    place = os.environ.get("VFIO_HIL_PLACE")
+    if not place:
+        return None
+    return PlaceLock(place, os.environ["LG_COORDINATOR"], os.environ["LG_USERNAME"])
+
+
+@attrs.define
+class PlaceWatch:
+    """The suite's watch on its place: a verdict counts only while the job holds the board, so
+    after each test the place is checked (at most every ``every_s``: a labgrid-client call costs
+    about 0.45 s, measured) and once it is found lost (taken over, released, or the coordinator
+    gone or not answering) that test and every later one is the lab's error. A loss is thus seen
+    within ``every_s`` plus one test; the tests that ended before it keep their verdicts."""
+    lock: PlaceLock
+    every_s: float = 5.0
+    checked_at: float | None = None
+    lost: str | None = None
+
+    def check(self, after: str) -> None:
+        if self.lost is not None:
+            raise PlaceLost(f"not judged: {self.lost}")
+        now = time.monotonic()
+        if self.checked_at is not None and now - self.checked_at < self.every_s:
+            return
+        try:
+            self.lock.check(f"the end of {after}")
+        except InfrastructureError as exc:
+            self.lost = f"the place was lost during the run, found after {after}: {exc}"
+            raise PlaceLost(self.lost) from exc
+        self.checked_at = now
+
+
 def wait_for_coordinator(address: str, deadline_s: float = 20.0, netns: str | None = None) -> None:
     """Until ``labgrid-client places`` answers against ``address`` (a coordinator just started;
     inside network namespace ``netns`` if given)."""

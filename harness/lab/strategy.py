@@ -16,7 +16,6 @@ before the power and the boot step: a place taken over mid-run stops the run as 
 from __future__ import annotations
 
 import enum
-import os
 import re
 import socket
 
@@ -162,12 +161,11 @@ def boot_commands(templates: list[str], staged: dict[str, str], bootargs: str) -
 def check_place(before: str) -> None:
     """In a shared lab (VFIO_HIL_PLACE, with LG_COORDINATOR and LG_USERNAME): the place must still
     be ours before ``before``; PlaceLost (an InfrastructureError) if not."""
-    place = os.environ.get("VFIO_HIL_PLACE")
-    if not place:
-        return
-    from harness.lab.placelock import PlaceLock
+    from harness.lab.placelock import place_of_this_job
 
-    PlaceLock(place, os.environ["LG_COORDINATOR"], os.environ["LG_USERNAME"]).check(before)
+    lock = place_of_this_job()
+    if lock is not None:
+        lock.check(before)
 
 
 def host_key_of(ready_line: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from labgrid import Target
 from labgrid.driver.exception import ExecutionError
+from pexpect import TIMEOUT
 
 from harness.lab.bmcsim import BmcSim, free_udp_port
 from harness.lab.ipmi import IPMIBMC, IPMIPowerDriver, IPMISOLConsoleDriver, run_ipmitool
@@ -119,12 +120,44 @@ def test_a_wrong_password_is_refused_and_a_missing_one_named(bmc, targets, monke
         power.get()
 
 
-def test_a_console_that_drops_is_an_execution_error_naming_it(bmc, targets):
-    """Someone else deactivates the SOL payload (or the BMC drops it): within ipmitool's SOL
-    keepalive (about 30 s) the console says it dropped; it never reads as a quiet board."""
+def test_a_console_another_session_took_is_an_execution_error_naming_it(bmc, targets):
+    """Someone else takes the SOL payload (deactivates ours, activates theirs): within ipmitool's
+    SOL keepalive (about 30 s) our session ends, activating it again is refused, and the console
+    says it dropped, with the BMC's words; it never reads as a quiet board."""
     sim, _ = bmc
     t = lab_target(targets, sim)
     console = console_at_prompt(t)
-    run_ipmitool(t.get_resource(IPMIBMC), "sol", "deactivate", timeout_s=20)     # another session
-    with pytest.raises(ExecutionError, match="the console dropped"):
-        console.expect("never printed", timeout=60)      # the console's error, well before this
+    run_ipmitool(t.get_resource(IPMIBMC), "sol", "deactivate", timeout_s=20)
+    other = lab_target(targets, sim)
+    theirs = IPMISOLConsoleDriver(other, "console")
+    other.activate(theirs)                                          # holds the payload from now on
+    deadline = time.monotonic() + 60
+    with pytest.raises(ExecutionError, match="the console dropped; activating it again failed: .*already active"):
+        while time.monotonic() < deadline:
+            # The other session is in use (ipmi_sim ends a session idle for about 35 s: see the driver)
+            theirs.sendline("theirs")
+            try:
+                console.expect("never printed", timeout=3)    # the console's error, well before the deadline
+            except TIMEOUT:
+                pass
+    assert console.drops == 1
+
+
+def test_a_session_that_ends_is_activated_again_and_the_console_goes_on(bmc, targets):
+    """Our session ends (here: deactivated by an admin; with ipmi_sim also a board silent for about
+    35 s, whose keepalives it never acknowledges) and nobody else holds the payload: it is
+    activated again and the console goes on, the drop counted."""
+    sim, _ = bmc
+    t = lab_target(targets, sim)
+    console = console_at_prompt(t)
+    run_ipmitool(t.get_resource(IPMIBMC), "sol", "deactivate", timeout_s=20)
+    deadline = time.monotonic() + 60
+    while console._child.poll() is None and time.monotonic() < deadline:   # ipmitool notices (keepalive)
+        time.sleep(0.5)
+    # ipmi_sim keeps its SOL sequence numbers across sessions (lanserv/sol.c never resets
+    # last_acked_packet), so the new session's first packet can read to it as a repeat of the old
+    # one's last, and is dropped: a throw-away line first (a real BMC starts each session afresh).
+    console.sendline("")
+    console.sendline("after the drop")
+    console.expect("echo: after the drop", timeout=15)
+    assert console.drops == 1

@@ -1,0 +1,141 @@
+"""The whole suite through the virtual lab, as a CI job in a real lab runs it (issue 13's "done
+when"): `vfio-hil lab up` for qemu-seattle, then a run that locks the lab's place at its
+coordinator, powers the board on over IPMI, stops U-Boot over SOL, stages kernel, tree and
+initramfs through labgrid's TFTP provider (over SSH to the exporter's host) and boots them, runs
+the suite over SSH with the XGBE twin on the board's qtest socket, switches the board off and
+releases the place. Its verdicts must be the local run's. Then the lab's faults during a whole
+run: a board whose console stays silent, the coordinator killed mid-run. Each keeps what it
+measured, and `lab down` leaves no process and no namespace behind."""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.artifacts import build_artifacts
+from harness.kernel.spec import parse_kernel_spec
+from harness.lab import chassis, netns, virtual
+from harness.lab.placelock import PlaceLock
+from harness.proc import group_running, stop_process_group
+from harness.run import run_suite
+from harness.targets import get_target
+
+from .verdicts import explain
+
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
+
+TARGET = "qemu-seattle"
+
+
+@pytest.fixture(scope="module")
+def seattle(kernel_spec):
+    target = get_target(TARGET)
+    return target, build_artifacts(target, parse_kernel_spec(kernel_spec), [])
+
+
+@pytest.fixture(scope="module")
+def vlab(tmp_path_factory, seattle):
+    workdir = tmp_path_factory.mktemp("vlab") / "lab"
+    state = virtual.up(workdir, seattle[0])
+    yield workdir, state
+    virtual.down(workdir)
+    # Nothing of the lab is left: no namespace, none of its process groups, no board, no socket.
+    assert not netns.exists(state["netns"])
+    assert not [name for name, pgid in state["groups"].items() if group_running(pgid)]
+    assert chassis._pid(Path(state["board_dir"])) is None
+    assert not Path(state["qtest_socket"]).parent.exists()
+
+
+def run_through_lab(vlab, seattle, out: Path, user: str, on_started=None) -> dict:
+    workdir, _ = vlab
+    target, art = seattle
+    lab = virtual.VirtualLabRun.of(workdir, target)
+    return run_suite(target, art, out, say=lambda m: None, place=lab.place_lock(user, wait_s=60),
+                     lab=lab, on_started=on_started)
+
+
+def holder(state: dict) -> str | None:
+    return PlaceLock(state["place"], state["coordinator"], "observer", netns=state["netns"]).holder()
+
+
+def verdicts(doc: dict) -> dict[str, str]:
+    return {t["id"]: t["verdict"] for t in doc["tests"]}
+
+
+def test_the_suite_through_the_lab_gives_the_local_verdicts(vlab, seattle, suite_runs, tmp_path):
+    workdir, state = vlab
+    local = suite_runs(TARGET, "debian:6.1")
+    doc = run_through_lab(vlab, seattle, tmp_path / "run", "ci-job-vlab")
+    assert verdicts(doc) == verdicts(local), explain(doc)
+    assert len(doc["tests"]) > 40
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["place"]["name"] == state["place"] and run["place"]["user"] == "ci-job-vlab"
+    # It really went that way: U-Boot fetched the staged images from the exporter's TFTP root,
+    # staged over SSH to the exporter's host with the lab's key.
+    console = (tmp_path / "run" / "console" / "console_main").read_text(errors="replace")
+    assert "Hit any key to stop autoboot" in console and console.count("Bytes transferred") == 3
+    assert {p.name for p in (workdir / "tftp").iterdir()} == {"Image", "twin.dtb", "initramfs.cpio.gz"}
+    assert "Pubkey auth succeeded" in (Path(state["exporter_ssh"]) / "dropbear.log").read_text()
+    # Left as a job must leave it: the board off, the place free.
+    assert chassis._pid(Path(state["board_dir"])) is None
+    assert holder(state) is None
+
+
+def test_a_board_whose_console_stays_silent_is_the_labs_error_and_is_switched_off(vlab, seattle, tmp_path):
+    """Power on, and nothing on the console (a dead UART, a wrong baud rate): U-Boot's prompt never
+    comes; every test is the lab's error naming it, the board is switched off, the place freed."""
+    workdir, state = vlab
+    board_json = Path(state["board_dir"]) / "board.json"
+    saved = board_json.read_text()
+    argv = json.loads(saved)["argv"]
+    serial = argv.index("-serial")
+    argv[serial + 1] = "null"                       # the board's UART goes nowhere
+    board_json.write_text(json.dumps({"argv": argv}))
+    try:
+        started = time.monotonic()
+        doc = run_through_lab(vlab, seattle, tmp_path / "run", "ci-job-silent")
+        took = time.monotonic() - started
+    finally:
+        board_json.write_text(saved)
+    assert set(verdicts(doc).values()) == {"error"} and len(doc["tests"]) > 40, explain(doc)
+    reasons = {t["reason"] for t in doc["tests"]}
+    assert any("TIMEOUT" in r or "prompt" in r for r in reasons), reasons
+    assert took < 150, f"the silent board took {took:.0f} s to be given up"
+    assert chassis._pid(Path(state["board_dir"])) is None
+    assert holder(state) is None
+
+
+def test_a_coordinator_killed_mid_run_makes_the_rest_the_labs_error_and_keeps_what_was_measured(
+        vlab, seattle, tmp_path):
+    """Last in this module: the lab's coordinator does not come back."""
+    workdir, state = vlab
+    out = tmp_path / "run"
+    killed = threading.Event()
+
+    def kill_coordinator_once_tests_report(_pid):
+        def watch():
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                jsonl = out / "results.jsonl"
+                if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 3:
+                    stop_process_group(state["groups"]["coordinator"], 5.0)
+                    killed.set()
+                    return
+                time.sleep(0.2)
+        threading.Thread(target=watch, daemon=True).start()
+
+    started = time.monotonic()
+    doc = run_through_lab(vlab, seattle, out, "ci-job-orphaned", on_started=kill_coordinator_once_tests_report)
+    took = time.monotonic() - started
+    assert killed.is_set()
+    tests = doc["tests"]
+    first_lost = next(i for i, t in enumerate(tests) if t["verdict"] == "error")
+    assert first_lost >= 3, explain(doc)
+    assert all(t["verdict"] == "pass" for t in tests[:first_lost]), explain(doc)   # measured before: kept
+    assert "the place was lost during the run" in tests[first_lost]["reason"]
+    assert all(t["verdict"] == "error" and "the place was lost" in t["reason"] for t in tests[first_lost:])
+    assert len(tests) > 40 and not doc.get("interrupted")
+    assert took < 240, f"the orphaned run took {took:.0f} s"
+    # The board is no longer ours to switch: left as it is; `lab down` (the fixture) switches it off.
