@@ -23,8 +23,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -ra --durations=15 -m "not mutant and not long" tests
 
-# The lab layer alone (also part of make test): IPMI against ipmi_sim, place locks against a real
-# labgrid-coordinator, a board through RemotePlace, the virtual lab up/check/down in its namespace.
+# The lab layer alone: IPMI against ipmi_sim, place locks against a real labgrid-coordinator, a
+# board through RemotePlace, the virtual lab up/check/down in its namespace, the whole suite through
+# the virtual lab (same verdicts as the local run) and the fault table's whole-run faults. make test
+# runs all of it but the fault runs marked long (a silent board, a BMC not answering, a place taken).
 lab-test: setup
 	$(PY) -m pytest -ra -m lab tests
 

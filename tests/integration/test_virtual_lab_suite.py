@@ -4,10 +4,15 @@ coordinator, powers the board on over IPMI, stops U-Boot over SOL, stages kernel
 initramfs through labgrid's TFTP provider (over SSH to the exporter's host) and boots them, runs
 the suite over SSH with the XGBE twin on the board's qtest socket, switches the board off and
 releases the place. Its verdicts must be the local run's. Then the lab's faults during a whole
-run: a board whose console stays silent, the coordinator killed mid-run. Each keeps what it
-measured, and `lab down` leaves no process and no namespace behind."""
+run: a board whose console stays silent, a BMC that does not answer, the place taken from the job
+and the coordinator killed mid-run. Each keeps what it measured, and `lab down` leaves no process
+and no namespace behind. `make test` runs the first and the last (the coordinator's); `make
+lab-test` all of them (the others are marked long: they do not fit make test's 30 minutes)."""
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,7 +22,7 @@ import pytest
 from harness.artifacts import build_artifacts
 from harness.kernel.spec import parse_kernel_spec
 from harness.lab import chassis, netns, virtual
-from harness.lab.placelock import PlaceLock
+from harness.lab.placelock import PlaceLock, labgrid_bin
 from harness.proc import group_running, stop_process_group
 from harness.run import run_suite
 from harness.targets import get_target
@@ -60,6 +65,14 @@ def holder(state: dict) -> str | None:
     return PlaceLock(state["place"], state["coordinator"], "observer", netns=state["netns"]).holder()
 
 
+def admin(state: dict, *args: str, user: str) -> None:
+    """labgrid-client inside the lab's namespace as ``user`` (an admin, another job)."""
+    env = {**os.environ, "LG_COORDINATOR": state["coordinator"], "LG_USERNAME": user}
+    proc = subprocess.run([*netns.prefix(state["netns"]), labgrid_bin("labgrid-client"), *args], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
 def verdicts(doc: dict) -> dict[str, str]:
     return {t["id"]: t["verdict"] for t in doc["tests"]}
 
@@ -83,6 +96,7 @@ def test_the_suite_through_the_lab_gives_the_local_verdicts(vlab, seattle, suite
     assert holder(state) is None
 
 
+@pytest.mark.long
 def test_a_board_whose_console_stays_silent_is_the_labs_error_and_is_switched_off(vlab, seattle, tmp_path):
     """Power on, and nothing on the console (a dead UART, a wrong baud rate): U-Boot's prompt never
     comes; every test is the lab's error naming it, the board is switched off, the place freed."""
@@ -105,6 +119,61 @@ def test_a_board_whose_console_stays_silent_is_the_labs_error_and_is_switched_of
     assert took < 150, f"the silent board took {took:.0f} s to be given up"
     assert chassis._pid(Path(state["board_dir"])) is None
     assert holder(state) is None
+
+
+@pytest.mark.long
+def test_a_bmc_that_does_not_answer_is_the_labs_error_for_every_test(vlab, seattle, tmp_path):
+    """The BMC stops answering (its process frozen): the first power step fails within the power
+    driver's deadline, every test is the lab's error naming the BMC, the place is freed."""
+    workdir, state = vlab
+    bmc = state["groups"]["ipmi_sim"]
+    os.killpg(bmc, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        doc = run_through_lab(vlab, seattle, tmp_path / "run", "ci-job-no-bmc")
+        took = time.monotonic() - started
+    finally:
+        os.killpg(bmc, signal.SIGCONT)
+    assert set(verdicts(doc).values()) == {"error"} and len(doc["tests"]) > 40, explain(doc)
+    assert all(f"BMC 127.0.0.1:{state['ports']['bmc']}" in t["reason"] for t in doc["tests"]), explain(doc)
+    assert took < 120, f"the run against a silent BMC took {took:.0f} s"
+    assert chassis._pid(Path(state["board_dir"])) is None
+    assert holder(state) is None
+
+
+@pytest.mark.long
+def test_a_place_taken_from_the_job_mid_run_makes_the_rest_the_labs_error_and_the_board_is_left_alone(
+        vlab, seattle, tmp_path):
+    """An admin kicks the job off its place (`labgrid-client release --kick`): the tests after that
+    are the lab's error saying so; the board, no longer the job's, is not switched off by it."""
+    workdir, state = vlab
+    out = tmp_path / "run"
+    taken = threading.Event()
+
+    def take_place_once_tests_report(_pid):
+        def watch():
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                jsonl = out / "results.jsonl"
+                if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 3:
+                    admin(state, "-p", state["place"], "release", "--kick", user="lab-admin")
+                    taken.set()
+                    return
+                time.sleep(0.2)
+        threading.Thread(target=watch, daemon=True).start()
+
+    try:
+        doc = run_through_lab(vlab, seattle, out, "ci-job-kicked", on_started=take_place_once_tests_report)
+        assert taken.is_set()
+        tests = doc["tests"]
+        first_lost = next(i for i, t in enumerate(tests) if t["verdict"] == "error")
+        assert first_lost >= 3 and all(t["verdict"] == "pass" for t in tests[:first_lost]), explain(doc)
+        assert all("the place was lost" in t["reason"] and "released (we are ci-job-kicked)" in t["reason"]
+                   for t in tests[first_lost:]), explain(doc)
+        assert chassis._pid(Path(state["board_dir"])) is not None      # left on: not the job's to switch
+        assert holder(state) is None
+    finally:
+        chassis.power_off(Path(state["board_dir"]))
 
 
 def test_a_coordinator_killed_mid_run_makes_the_rest_the_labs_error_and_keeps_what_was_measured(
