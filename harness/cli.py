@@ -207,7 +207,7 @@ def cmd_lab(args) -> int:
     if args.action == "up":
         from harness.targets import get_target
 
-        state = virtual.up(workdir, get_target(args.target).for_iommu(args.iommu))
+        state = virtual.up(workdir, get_target(args.target).for_iommu(args.iommu), firmware=args.firmware)
         print(f"virtual lab up in namespace {state['netns']}: coordinator {state['coordinator']}, "
               f"place {state['place']} (state: {workdir / 'lab.json'})")
         return 0
@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="qemu-seattle", help="the arm64 twin target the board plays (up)")
     p.add_argument("--iommu", choices=["noiommu", "type1"], default=None,
                    help="the IOMMU mode the board is brought up in (up; default: the target's first)")
+    p.add_argument("--firmware", choices=["uboot", "uefi"], default="uboot",
+                   help="how the board boots (up): U-Boot and TFTP (Highbank, Stingray, LX2160A), or UEFI "
+                        "network-booting GRUB (Seattle); default %(default)s")
     p.add_argument("--dir", default="reports/lab", help="the lab's state directory (default %(default)s)")
     p.set_defaults(fn=cmd_lab)
     p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")

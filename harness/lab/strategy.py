@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import re
 import socket
+from pathlib import Path
 
 import attr
 from labgrid.factory import target_factory
@@ -28,6 +29,10 @@ from pexpect import TIMEOUT
 from harness.errors import InfrastructureError
 
 BOOT_FAILURES = ["Kernel panic - not syncing", "Unable to handle kernel", "Internal error: Oops"]
+# GRUB's errors while running grub.cfg (then it waits at its menu: without these, a missing file
+# would read as the boot deadline): a file TFTP does not have, a kernel without an EFI stub.
+GRUB_FAILURES = [r"error: file [^\r\n]*", r"error: plain image kernel not supported[^\r\n]*",
+                 r"error: you need to load the kernel first[^\r\n]*"]
 
 
 class Status(enum.Enum):
@@ -66,6 +71,14 @@ class VfioHilStrategy(Strategy):
     tftp_boot = attr.ib(default=attr.Factory(list), converter=list,
                         validator=attr.validators.deep_iterable(attr.validators.instance_of(str)))
     bootargs = attr.ib(default="", validator=attr.validators.instance_of(str))
+    # A board whose firmware network-boots GRUB (UEFI: AMD Seattle): grub.cfg's lines, with the same
+    # {kernel} {dtb} {initrd} {bootargs}; the images and this grub.cfg are staged on the exporter's
+    # TFTP before power-on (the TFTP provider's directory is GRUB's prefix) and nothing is typed.
+    grub_cfg = attr.ib(default=attr.Factory(list), converter=list,
+                       validator=attr.validators.deep_iterable(attr.validators.instance_of(str)))
+    # Where the run's own staged files (grub.cfg) are written before staging: the run's directory
+    # (!template "$LG_VFIO_HIL_LOG_DIR"); labgrid links rather than copies when the exporter sees it.
+    stage_dir = attr.ib(default="", validator=attr.validators.instance_of(str))
     status = attr.ib(default=Status.unknown)
 
     def __attrs_post_init__(self):
@@ -88,6 +101,8 @@ class VfioHilStrategy(Strategy):
             self.transition(Status.off)
             self.target.activate(self.console)
             check_place("power on")
+            if self.grub_cfg:
+                self._stage_for_grub()
             self.power.on()
             if self.bootloader is not None:
                 self._boot_through_bootloader()
@@ -110,12 +125,9 @@ class VfioHilStrategy(Strategy):
         self.status = status
 
     def _boot_through_bootloader(self) -> None:
-        if not self.tftp_boot or self.tftp is None:
-            raise InfrastructureError("a bootloader stage needs tftp_boot (the boot command) and a TFTP provider")
-        staged = {}
-        self.target.activate(self.tftp)
-        for image in ("kernel", "dtb", "initrd"):
-            staged[image] = self.tftp.stage(self.target.env.config.get_image_path(image))
+        if not self.tftp_boot:
+            raise InfrastructureError("a bootloader stage needs tftp_boot (the boot command)")
+        staged = self._stage_images()
         self.target.activate(self.bootloader)      # the prompt, autoboot stopped (or the lab's error)
         check_place("boot")
         *prepare, boot = boot_commands(self.tftp_boot, staged, self.bootargs)
@@ -127,18 +139,36 @@ class VfioHilStrategy(Strategy):
         self.bootloader.boot()
         self.target.deactivate(self.bootloader)
 
+    def _stage_images(self) -> dict[str, str]:
+        if self.tftp is None:
+            raise InfrastructureError("a bootloader stage needs a TFTP provider (TFTPProviderDriver)")
+        self.target.activate(self.tftp)
+        return {image: self.tftp.stage(self.target.env.config.get_image_path(image))
+                for image in ("kernel", "dtb", "initrd")}
+
+    def _stage_for_grub(self) -> None:
+        if not self.stage_dir:
+            raise InfrastructureError("a GRUB stage needs stage_dir (where its grub.cfg is written to be staged)")
+        staged = self._stage_images()
+        cfg = Path(self.stage_dir) / "grub.cfg"
+        cfg.write_text("\n".join(boot_commands(self.grub_cfg, staged, self.bootargs)) + "\n")
+        self.tftp.stage(str(cfg))
+
     def _await_ready(self) -> None:
         # Up to the line's end: a console that delivers in small pieces (IPMI SOL does) would
         # otherwise match the marker alone, before the host key after it has arrived.
         pattern = re.escape(self.ready_marker) + r"[^\r\n]*[\r\n]"
-        index, before, match, _ = self.console.expect([pattern, *map(re.escape, BOOT_FAILURES), TIMEOUT],
-                                                      timeout=self.boot_timeout)
+        failures = [*map(re.escape, BOOT_FAILURES), *(GRUB_FAILURES if self.grub_cfg else [])]
+        index, before, match, _ = self.console.expect([pattern, *failures, TIMEOUT], timeout=self.boot_timeout)
         if index == 0:
             self.ready_line = match.group(0).decode(errors="replace").strip()
             return
         tail = "\n".join(before.decode(errors="replace").splitlines()[-20:])
-        if index == len(BOOT_FAILURES) + 1:
+        if index == len(failures) + 1:
             raise InfrastructureError(f"no {self.ready_marker!r} on the console within {self.boot_timeout} s; "
+                                      f"last console lines:\n{tail}")
+        if index > len(BOOT_FAILURES):      # GRUB's own error: the lab's (a file it could not fetch)
+            raise InfrastructureError(f"GRUB: {match.group(0).decode(errors='replace').strip()}; "
                                       f"last console lines:\n{tail}")
         raise InfrastructureError(f"the kernel failed while booting ({BOOT_FAILURES[index - 1]}); "
                                   f"last console lines:\n{tail}")

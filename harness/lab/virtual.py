@@ -43,14 +43,15 @@ from harness.lab.bmcsim import BmcSim
 from harness.lab.coordinator import Coordinator
 from harness.lab.exporter import Exporter
 from harness.lab.exportersh import ALIAS, ExporterSSH
+from harness.lab.firmware import GRUB_IMAGE, GRUB_PREFIX, BoardFirmware, board_firmware
 from harness.lab.uartcable import UartCable
 from harness.proc import group_running, stop_process_group
 from harness.paths import LAB_CONFIGS_DIR
 from harness.targets import TargetProfile
 
-UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
 PORTS = {"coordinator": 20408, "bmc": 9623, "uart_bmc": 5001, "uart_board": 5002, "ssh": 2222, "exporter_ssh": 22}
-LAB_CONFIG = "boards/virtual-lab.yaml"
+UEFI_MEMORY = "2048M"
+LAB_CONFIGS = {"uboot": "boards/virtual-lab.yaml", "uefi": "boards/virtual-lab-uefi.yaml"}
 EXPORTER = "vlab-host"
 STOP_DEADLINE_S = 5.0
 
@@ -59,54 +60,64 @@ def place_name(target: TargetProfile) -> str:
     return f"vlab-{target.name}"
 
 
-def board_argv(target: TargetProfile, tftp_dir: Path, extra: list[str] = ()) -> list[str]:
-    """The board: the profile's machine, U-Boot as firmware, serial to the UART cable, QEMU's TFTP
-    server on its user network (restrict=on: it reaches nothing else), SSH forwarded on loopback."""
+def board_argv(target: TargetProfile, tftp_dir: Path, firmware: BoardFirmware, extra: list[str] = ()) -> list[str]:
+    """The board: the profile's machine, its firmware (U-Boot; or UEFI, which fetches GRUB by TFTP
+    at power-on), serial to the UART cable, QEMU's TFTP server on its user network (restrict=on:
+    it reaches nothing else), SSH forwarded on loopback."""
     q = target.qemu_settings()
     if q is None or target.arch != "arm64":
         raise UsageError(f"the virtual lab plays arm64 virt boards; {target.name} is not one")
-    if not UBOOT.is_file():
-        raise InfrastructureError(f"{UBOOT} is missing (Debian: u-boot-qemu; or: make setup)")
-    return [q["binary"], "-M", q["machine"], "-cpu", q["cpu"], "-m", str(q["memory"]), "-bios", str(UBOOT),
+    netboot = f",bootfile={GRUB_IMAGE}" if firmware.netboot else ""
+    # The twins' register windows are RAM the tree reserves near the top of the profile's 1 GiB;
+    # EDK2 keeps its own data at the top of RAM, where the kernel then cannot reserve them (measured:
+    # "failed to reserve memory for node vfio-hil-twin", the windows mapped as RAM). A UEFI board
+    # gets twice the RAM, so that EDK2's top lies above them (harness/twins/README.md).
+    memory = UEFI_MEMORY if firmware.kind == "uefi" else str(q["memory"])
+    return [q["binary"], "-M", q["machine"], "-cpu", q["cpu"], "-m", memory, "-bios", str(firmware.bios),
             "-display", "none", "-monitor", "none", "-serial", f"tcp:127.0.0.1:{PORTS['uart_board']}",
-            "-netdev", f"user,id=mgmt,restrict=on,tftp={tftp_dir},hostfwd=tcp:127.0.0.1:{PORTS['ssh']}-:22",
+            "-netdev", f"user,id=mgmt,restrict=on,tftp={tftp_dir}{netboot},"
+                       f"hostfwd=tcp:127.0.0.1:{PORTS['ssh']}-:22",
             "-device", "virtio-net-device,netdev=mgmt", *extra]
 
 
-def lab_twin_args(target: TargetProfile, workdir: Path, sockdir: Path) -> list[str]:
+def lab_twin_args(target: TargetProfile, workdir: Path, sockdir: Path, firmware: BoardFirmware) -> list[str]:
     """What the board's QEMU needs for the target's twin, fixed for the lab's life: its qtest
     socket and the IOMMU mode's machine options (the run's own plan dumps the tree)."""
     from harness.twins.runtime import plan
 
-    board_plan = plan(target, workdir / "twin", firmware=UBOOT, board_socket=sockdir / "qtest.sock")
+    board_plan = plan(target, workdir / "twin", firmware=firmware.bios, board_socket=sockdir / "qtest.sock")
     return shlex.split(board_plan.qemu_args())
 
 
-def exporter_config(username: str, tftp_dir: Path, group: str) -> str:
+def exporter_config(username: str, tftp_dir: Path, group: str, prefix: str = "") -> str:
+    """``prefix``: the TFTP provider's part of the server's tree (UEFI's GRUB: its prefix ``grub/``)."""
     # Jinja2: comments need "##".
     return (f"{group}:\n"
             f"  IPMIBMC:          ## the board's BMC (ipmi_sim)\n"
             f"    host: 127.0.0.1\n    port: {PORTS['bmc']}\n    username: {username}\n"
             f"    password_env: VFIO_HIL_VLAB_BMC_PASSWORD\n"
             f"  TFTPProvider:     ## QEMU's own TFTP server serves this directory\n"
-            f"    internal: {tftp_dir}/\n    external: ''\n"
+            f"    internal: {tftp_dir / prefix if prefix else tftp_dir}/\n    external: '{prefix + '/' if prefix else ''}'\n"
             f"  NetworkService:\n    address: 127.0.0.1\n    port: {PORTS['ssh']}\n    username: root\n")
 
 
-def up(workdir: Path, target: TargetProfile) -> dict:
-    """Bring the lab up; on any failure what was started is stopped again. Returns lab.json's content."""
+def up(workdir: Path, target: TargetProfile, firmware: str = "uboot") -> dict:
+    """Bring the lab up, its board booting through ``firmware`` (harness.lab.firmware: uboot, uefi);
+    on any failure what was started is stopped again. Returns lab.json's content."""
     workdir = workdir.resolve()
     if (workdir / "lab.json").exists():
         raise UsageError(f"{workdir} holds a virtual lab already (lab.json): `vfio-hil lab down --dir {workdir}` first")
     if target.twin is None or target.twin == "fslmc":
         raise UsageError(f"the virtual lab plays boards with a twin on arm64 virt booted by U-Boot; {target.name} "
                          f"is not one (the MC twin's firmware-booted tree is not built yet)")
+    fw = board_firmware(firmware)
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)
     ns = f"vfiohil-{os.getpid()}"
     # A unix socket's path has at most 107 bytes: the qtest socket gets a short directory of its own.
     sockdir = Path(tempfile.mkdtemp(prefix="vfio-hil-vlab-"))
-    state = {"netns": ns, "target": target.name, "iommu": target.iommu_mode, "place": place_name(target),
+    state = {"netns": ns, "target": target.name, "iommu": target.iommu_mode, "firmware": fw.kind,
+             "place": place_name(target),
              "ports": PORTS, "groups": {}, "board_dir": str(workdir / "bmc" / "board"),
              "coordinator": f"127.0.0.1:{PORTS['coordinator']}", "qtest_socket": str(sockdir / "qtest.sock"),
              "exporter_ssh": str(workdir / "exporter-ssh")}
@@ -116,6 +127,11 @@ def up(workdir: Path, target: TargetProfile) -> dict:
     try:
         tftp = workdir / "tftp"
         tftp.mkdir(mode=0o700, exist_ok=True)
+        prefix = ""
+        if fw.netboot:                     # UEFI fetches GRUB from the TFTP root; GRUB reads grub/grub.cfg
+            shutil.copyfile(fw.netboot, tftp / GRUB_IMAGE)
+            prefix = GRUB_PREFIX
+            (tftp / prefix).mkdir(mode=0o700, exist_ok=True)
         essh = ExporterSSH(Path(state["exporter_ssh"]), PORTS["exporter_ssh"], netns=ns)
         essh.start()
         state["groups"]["exporter_ssh"] = essh.proc.pid
@@ -128,7 +144,7 @@ def up(workdir: Path, target: TargetProfile) -> dict:
         coord.start()
         state["groups"]["coordinator"] = coord.proc.pid
         _save(workdir, state)
-        bmc = BmcSim(workdir / "bmc", board_argv(target, tftp, lab_twin_args(target, workdir, sockdir)),
+        bmc = BmcSim(workdir / "bmc", board_argv(target, tftp, fw, lab_twin_args(target, workdir, sockdir, fw)),
                      PORTS["uart_bmc"], port=PORTS["bmc"], netns=ns)
         bmc.start()
         state["groups"]["ipmi_sim"] = bmc.proc.pid
@@ -138,7 +154,7 @@ def up(workdir: Path, target: TargetProfile) -> dict:
             fh.write(bmc.password)
         state["bmc_user"] = bmc.username
         _save(workdir, state)
-        exporter = Exporter(workdir / "exporter", EXPORTER, exporter_config(bmc.username, tftp, state["place"]),
+        exporter = Exporter(workdir / "exporter", EXPORTER, exporter_config(bmc.username, tftp, state["place"], prefix),
                             state["coordinator"], host=ALIAS, netns=ns)
         exporter.start()
         state["groups"]["exporter"] = exporter.proc.pid
@@ -226,12 +242,13 @@ class VirtualLabRun:
         return PlaceLock(self.place, self.state["coordinator"], username, wait_s=wait_s, netns=self.netns)
 
     def lab_config(self) -> Path:
-        return LAB_CONFIGS_DIR / LAB_CONFIG
+        return LAB_CONFIGS_DIR / LAB_CONFIGS[self.state.get("firmware", "uboot")]
 
     def twin_plan(self, target: TargetProfile, out: Path):
         from harness.twins.runtime import plan
 
-        return plan(target, out, firmware=UBOOT, board_socket=Path(self.state["qtest_socket"]))
+        bios = board_firmware(self.state.get("firmware", "uboot")).bios
+        return plan(target, out, firmware=bios, board_socket=Path(self.state["qtest_socket"]))
 
     def child_env(self) -> dict:
         return {"VFIO_HIL_VLAB_BMC_PASSWORD": (self.workdir / "bmc-password").read_text(),
@@ -266,10 +283,14 @@ imports:
 """
 
 
+UEFI_PXE = "Start PXE over IPv4"     # EDK2's line as its network boot begins
+
+
 def check(workdir: Path, username: str = "vfio-hil-lab-check") -> dict:
     """Run inside the lab's namespace (`vfio-hil lab check` enters it): lock the place as a job
     would, power the board on through its BMC, reach U-Boot's prompt over SOL and stop autoboot
-    there, run one command, power off, release. Returns what it saw."""
+    there and run one command (a UEFI board: see its network boot start), power off, release.
+    Returns what it saw."""
     from labgrid import Environment
 
     from harness.lab.placelock import PlaceLock
@@ -288,9 +309,14 @@ def check(workdir: Path, username: str = "vfio-hil-lab-check") -> dict:
             start = time.monotonic()
             power.on()
             seen["power_after_on"] = power.get()
-            uboot = target.get_driver("UBootDriver")         # waits for autoboot, stops it, sees the prompt
-            seen["uboot_prompt_s"] = round(time.monotonic() - start, 1)
-            seen["version"] = uboot.run_check("version")[0]
+            if state.get("firmware", "uboot") == "uboot":
+                uboot = target.get_driver("UBootDriver")     # waits for autoboot, stops it, sees the prompt
+                seen["uboot_prompt_s"] = round(time.monotonic() - start, 1)
+                seen["version"] = uboot.run_check("version")[0]
+            else:                                            # UEFI: its network boot starts
+                console = target.get_driver("IPMISOLConsoleDriver")
+                console.expect(UEFI_PXE, timeout=120)
+                seen["uefi_pxe_s"] = round(time.monotonic() - start, 1)
             power.off()
             seen["power_after_off"] = power.get()
         finally:

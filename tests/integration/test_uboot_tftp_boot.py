@@ -16,7 +16,7 @@ from harness.artifacts import build_artifacts
 from harness.errors import InfrastructureError
 from harness.kernel.spec import parse_kernel_spec
 from harness.lab.session import bootargs, unwrap_strategy_error
-from harness.lab.virtual import UBOOT
+from harness.lab.firmware import UBOOT
 from harness.sshkey import ensure_key
 from harness.paths import cache_root
 from harness.targets import get_target

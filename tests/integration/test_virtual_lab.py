@@ -22,7 +22,7 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
     state = json.loads((lab / "lab.json").read_text())
     try:
         assert netns.exists(state["netns"])
-        assert set(state["groups"]) == {"uartcable", "coordinator", "ipmi_sim", "exporter"}
+        assert set(state["groups"]) == {"exporter_ssh", "uartcable", "coordinator", "ipmi_sim", "exporter"}
         assert all(group_running(pgid) for pgid in state["groups"].values())
         # Nothing of the lab listens in the host's namespace (its ports are the namespace's own).
         host_tcp = Path("/proc/self/net/tcp").read_text()
@@ -44,3 +44,22 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
         assert not group_running(board_pid)
     assert main(["lab", "down", "--dir", str(lab)]) == 2          # no lab there any more: a clear refusal
     assert "no virtual lab" in capsys.readouterr().err
+
+
+def test_a_uefi_lab_board_starts_its_network_boot_over_sol(tmp_path, capsys):
+    """`lab up --firmware uefi` (Seattle's path): powered on over IPMI, the board's EDK2 starts its
+    PXE boot, seen over SOL; `lab down` leaves nothing."""
+    lab = tmp_path / "lab"
+    assert main(["lab", "up", "--target", "qemu-seattle", "--firmware", "uefi", "--dir", str(lab)]) == 0
+    state = json.loads((lab / "lab.json").read_text())
+    try:
+        assert state["firmware"] == "uefi" and (lab / "tftp" / "grubnetaa64.efi").is_file()
+        capsys.readouterr()
+        assert main(["lab", "check", "--dir", str(lab)]) == 0
+        seen = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert seen["power_after_on"] is True and seen["power_after_off"] is False
+        assert 0 < seen["uefi_pxe_s"] < 120, seen
+    finally:
+        assert main(["lab", "down", "--dir", str(lab)]) == 0
+    assert not netns.exists(state["netns"])
+    assert not any(group_running(pgid) for pgid in state["groups"].values())

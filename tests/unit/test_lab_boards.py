@@ -17,7 +17,8 @@ from harness.lab.strategy import boot_commands
 BOARDS = sorted((Path(__file__).parents[2] / "lab-configs" / "boards").glob("*.yaml"))
 VARS = {"LG_PLACE": "lab-highbank-1", "LG_VFIO_HIL_SSH_KEY": "/k", "LG_VFIO_HIL_BOOT_TIMEOUT": "300",
         "LG_VFIO_HIL_BOOTARGS": "console=ttyAMA0 rdinit=/init", "LG_VFIO_HIL_KERNEL": "/a/zImage",
-        "LG_VFIO_HIL_DTB": "/a/board.dtb", "LG_VFIO_HIL_INITRD": "/a/initramfs.cpio.gz"}
+        "LG_VFIO_HIL_DTB": "/a/board.dtb", "LG_VFIO_HIL_INITRD": "/a/initramfs.cpio.gz",
+        "LG_VFIO_HIL_LOG_DIR": "/run-dir"}
 
 
 @pytest.fixture
@@ -26,8 +27,8 @@ def lab_vars(monkeypatch):
         monkeypatch.setenv(k, v)
 
 
-def test_there_is_an_environment_per_u_boot_board_kind():
-    assert {p.stem for p in BOARDS} >= {"calxeda-highbank", "bcm-stingray", "nxp-lx2160a"}
+def test_there_is_an_environment_per_board_kind():
+    assert {p.stem for p in BOARDS} >= {"calxeda-highbank", "bcm-stingray", "nxp-lx2160a", "amd-seattle"}
 
 
 @pytest.mark.parametrize("path", BOARDS, ids=lambda p: p.stem)
@@ -39,10 +40,16 @@ def test_board_environment_loads_and_names_only_known_classes(path, lab_vars):
     unknown = [d for d in main["drivers"] if d not in target_factory.drivers]
     assert not unknown, f"{path.name}: drivers labgrid does not know: {unknown}"
     strategy = main["drivers"]["VfioHilStrategy"]
-    cmds = boot_commands(strategy["tftp_boot"], {"kernel": "r/k", "dtb": "r/d", "initrd": "r/i"},
+    uefi = "grub_cfg" in strategy         # a UEFI board: GRUB reads a staged grub.cfg, nothing is typed
+    cmds = boot_commands(strategy["grub_cfg" if uefi else "tftp_boot"], {"kernel": "r/k", "dtb": "r/d", "initrd": "r/i"},
                          VARS["LG_VFIO_HIL_BOOTARGS"])
     assert any("r/k" in c for c in cmds) and any("r/i" in c for c in cmds) and any("r/d" in c for c in cmds)
-    assert cmds[-1].startswith(("bootz", "booti")), cmds[-1]
+    if uefi:
+        assert "UBootDriver" not in main["drivers"] and strategy["stage_dir"] == "/run-dir"
+        assert any(c.strip().startswith("devicetree ") for c in cmds), "Seattle boots with its tree, never ACPI"
+        assert any("acpi=off" in c for c in cmds)
+    else:
+        assert cmds[-1].startswith(("bootz", "booti")), cmds[-1]
     assert {"kernel", "dtb", "initrd"} <= set(env.config.data["images"])
 
 
