@@ -73,6 +73,23 @@ def admin(state: dict, *args: str, user: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def once_tests_reported(out: Path, n: int, action, done: threading.Event):
+    """run_suite's on_started: a watcher that does ``action`` once the run has recorded ``n``
+    verdicts (within 300 s), then sets ``done``."""
+    def start(_pid):
+        def watch():
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                jsonl = out / "results.jsonl"
+                if jsonl.exists() and len(jsonl.read_text().splitlines()) >= n:
+                    action()
+                    done.set()
+                    return
+                time.sleep(0.2)
+        threading.Thread(target=watch, daemon=True).start()
+    return start
+
+
 def verdicts(doc: dict) -> dict[str, str]:
     return {t["id"]: t["verdict"] for t in doc["tests"]}
 
@@ -149,21 +166,10 @@ def test_a_place_taken_from_the_job_mid_run_makes_the_rest_the_labs_error_and_th
     workdir, state = vlab
     out = tmp_path / "run"
     taken = threading.Event()
-
-    def take_place_once_tests_report(_pid):
-        def watch():
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                jsonl = out / "results.jsonl"
-                if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 3:
-                    admin(state, "-p", state["place"], "release", "--kick", user="lab-admin")
-                    taken.set()
-                    return
-                time.sleep(0.2)
-        threading.Thread(target=watch, daemon=True).start()
-
+    kick = once_tests_reported(out, 3, lambda: admin(state, "-p", state["place"], "release", "--kick",
+                                                     user="lab-admin"), taken)
     try:
-        doc = run_through_lab(vlab, seattle, out, "ci-job-kicked", on_started=take_place_once_tests_report)
+        doc = run_through_lab(vlab, seattle, out, "ci-job-kicked", on_started=kick)
         assert taken.is_set()
         tests = doc["tests"]
         first_lost = next(i for i, t in enumerate(tests) if t["verdict"] == "error")
@@ -182,21 +188,9 @@ def test_a_coordinator_killed_mid_run_makes_the_rest_the_labs_error_and_keeps_wh
     workdir, state = vlab
     out = tmp_path / "run"
     killed = threading.Event()
-
-    def kill_coordinator_once_tests_report(_pid):
-        def watch():
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                jsonl = out / "results.jsonl"
-                if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 3:
-                    stop_process_group(state["groups"]["coordinator"], 5.0)
-                    killed.set()
-                    return
-                time.sleep(0.2)
-        threading.Thread(target=watch, daemon=True).start()
-
+    kill = once_tests_reported(out, 3, lambda: stop_process_group(state["groups"]["coordinator"], 5.0), killed)
     started = time.monotonic()
-    doc = run_through_lab(vlab, seattle, out, "ci-job-orphaned", on_started=kill_coordinator_once_tests_report)
+    doc = run_through_lab(vlab, seattle, out, "ci-job-orphaned", on_started=kill)
     took = time.monotonic() - started
     assert killed.is_set()
     tests = doc["tests"]
