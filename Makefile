@@ -25,15 +25,16 @@ test: setup
 
 # The lab layer alone: IPMI against ipmi_sim, place locks against a real labgrid-coordinator, a
 # board through RemotePlace, the virtual lab up/check/down in its namespace, the whole suite through
-# the virtual lab (same verdicts as the local run) and the fault table's whole-run faults. make test
-# runs all of it but the fault runs marked long (a silent board, a BMC not answering, a place taken).
+# the virtual lab (same verdicts as the local run; U-Boot, and UEFI/GRUB as Seattle boots) and the
+# fault table's whole-run faults. make test runs all of it but the tests marked long.
 lab-test: setup
 	$(PY) -m pytest -ra -m lab tests
 
 mutant-tests: setup
 	$(PY) -m pytest -ra -m mutant tests
 
-# Unpatched suite runs that do not fit make test's budget either (qemu-lx2160a behind its MMU-500).
+# Tests that do not fit make test's budget either: qemu-lx2160a behind its MMU-500, a twin dying
+# mid-suite, and the lab's longer ones (the whole-run faults, Seattle's UEFI/GRUB board, SOL re-activation).
 long-tests: setup
 	$(PY) -m pytest -ra -m long tests
 

@@ -143,6 +143,7 @@ def test_a_console_another_session_took_is_an_execution_error_naming_it(bmc, tar
     assert console.drops == 1
 
 
+@pytest.mark.long       # 35 s of waiting for ipmitool's keepalive: make lab-test, not make test
 def test_a_session_that_ends_is_activated_again_and_the_console_goes_on(bmc, targets):
     """Our session ends (here: deactivated by an admin; with ipmi_sim also a board silent for about
     35 s, whose keepalives it never acknowledges) and nobody else holds the payload: it is

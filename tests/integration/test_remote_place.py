@@ -14,7 +14,8 @@ from harness.lab.placelock import PlaceLock
 
 from .lab_rig import UBootSerial
 
-pytestmark = [pytest.mark.integration, pytest.mark.lab]
+# make lab-test only: the suite through the virtual lab (make test) goes the same way, and further.
+pytestmark = [pytest.mark.integration, pytest.mark.lab, pytest.mark.long]
 
 ENV = """
 targets:
