@@ -183,8 +183,9 @@ class IPMISOLConsoleDriver(ConsoleExpectMixin, Driver, ConsoleProtocol):
 
     def _activate(self) -> None:
         """Start ``ipmitool sol activate`` and return once the session is up and ipmitool's terminal
-        is raw (bytes written before that are lost: measured, the first character of a line);
-        ExecutionError with ipmitool's words if it exits first or the deadline passes."""
+        is raw (what is written before would go through the terminal's line discipline, not to the
+        board byte for byte); ExecutionError with ipmitool's words if it exits first or the
+        deadline passes. What the board printed after the banner is kept for the next read."""
         master, slave = os.openpty()
         try:
             # usesolkeepalive: SOL keepalives notice a payload the BMC dropped (or another session

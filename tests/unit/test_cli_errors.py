@@ -1,4 +1,5 @@
 """Every bad input ends with one readable message, exit code 2, and nothing half-built."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -201,4 +202,22 @@ def test_a_board_target_needs_a_place_and_a_qemu_target_refuses_one(capsys, priv
     assert "the matrix runs local QEMU targets only; highbank is a board" in capsys.readouterr().err
     assert main(["boot", "--target", "highbank"]) == 2
     assert "use `vfio-hil run --target highbank --place NAME`" in capsys.readouterr().err
+    assert not (private_cache / "artifacts").exists(), "a refusal must build nothing"
+
+
+def test_a_run_on_the_virtual_lab_is_refused_before_any_build_unless_the_lab_fits(capsys, private_cache, tmp_path):
+    lab = tmp_path / "lab"
+    assert main(["run", "--target", "qemu-seattle", "--lab", str(lab)]) == 2
+    assert f"no virtual lab in {lab} (no lab.json): `vfio-hil lab up` first" in capsys.readouterr().err
+    lab.mkdir()
+    (lab / "lab.json").write_text(json.dumps({"target": "qemu-iproc", "iommu": "noiommu", "netns": "x",
+                                              "place": "vlab-qemu-iproc", "coordinator": "127.0.0.1:1"}))
+    assert main(["run", "--target", "qemu-seattle", "--lab", str(lab)]) == 2
+    assert "plays qemu-iproc (noiommu), not qemu-seattle (noiommu)" in capsys.readouterr().err
+    assert main(["run", "--target", "qemu-iproc", "--iommu", "type1", "--lab", str(lab)]) == 2
+    assert "not qemu-iproc (type1)" in capsys.readouterr().err
+    assert main(["run", "--target", "qemu-iproc", "--lab", str(lab), "--place", "p"]) == 2
+    assert "give --lab or --place, not both" in capsys.readouterr().err
+    assert main(["run", "--matrix", "--lab", str(lab)]) == 2
+    assert "--lab and --place take one --target" in capsys.readouterr().err
     assert not (private_cache / "artifacts").exists(), "a refusal must build nothing"
