@@ -128,7 +128,13 @@ class VfioHilStrategy(Strategy):
         if not self.tftp_boot:
             raise InfrastructureError("a bootloader stage needs tftp_boot (the boot command)")
         staged = self._stage_images()
-        self.target.activate(self.bootloader)      # the prompt, autoboot stopped (or the lab's error)
+        try:
+            self.target.activate(self.bootloader)      # the prompt, autoboot stopped
+        except TIMEOUT as exc:
+            raise InfrastructureError(
+                f"U-Boot's prompt {self.bootloader.prompt!r} never came on the console within "
+                f"{self.bootloader.login_timeout} s of power-on (a silent console: a dead UART or a wrong "
+                f"baud rate; or firmware that does not stop at {self.bootloader.autoboot!r}): {exc}") from exc
         check_place("boot")
         *prepare, boot = boot_commands(self.tftp_boot, staged, self.bootargs)
         for cmd in prepare:

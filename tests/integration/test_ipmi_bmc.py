@@ -120,6 +120,7 @@ def test_a_wrong_password_is_refused_and_a_missing_one_named(bmc, targets, monke
         power.get()
 
 
+@pytest.mark.long       # 35 s of waiting for ipmitool's keepalive: make lab-test, not make test
 def test_a_console_another_session_took_is_an_execution_error_naming_it(bmc, targets):
     """Someone else takes the SOL payload (deactivates ours, activates theirs): within ipmitool's
     SOL keepalive (about 30 s) our session ends, activating it again is refused, and the console

@@ -160,5 +160,6 @@ def test_firmware_that_never_prompts_is_the_labs_error(tmp_path, arm64):
             target.get_driver("VfioHilStrategy").transition("shell")
         err = unwrap_strategy_error(exc.value, "the U-Boot board") if isinstance(exc.value, StrategyError) else exc.value
         assert isinstance(err, InfrastructureError), err
+        assert "U-Boot's prompt '=> ' never came on the console within 10 s of power-on" in str(err), err
     finally:
         target.cleanup()

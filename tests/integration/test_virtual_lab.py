@@ -46,6 +46,7 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
     assert "no virtual lab" in capsys.readouterr().err
 
 
+@pytest.mark.long       # 27 s, the firmware's fetch included: make lab-test, not make test
 def test_a_uefi_lab_board_starts_its_network_boot_over_sol(tmp_path, capsys):
     """`lab up --firmware uefi` (Seattle's path): powered on over IPMI, the board's EDK2 starts its
     PXE boot, seen over SOL; `lab down` leaves nothing."""
