@@ -10,6 +10,7 @@ import pytest
 from labgrid.strategy.common import StrategyError
 
 from harness.bootlog import TEST_MARKERS, scan, unexpected
+from harness.errors import InfrastructureError
 from harness.lab.placelock import PlaceWatch, place_of_this_job
 from harness.lab.session import unwrap_strategy_error
 from harness.suite import fslmc, platform
@@ -49,8 +50,11 @@ def _switch_off(target, strategy) -> None:
     a boot that failed (a local QEMU is stopped the same way). Through the power driver, not the
     strategy: labgrid keeps a strategy whose transition failed broken. A target already gone is no
     news here; a place found lost is not ours to switch: another job may hold the board now."""
-    if _PLACE_WATCH is not None and _PLACE_WATCH.lost is not None:
-        return
+    if _PLACE_WATCH is not None:
+        try:
+            _PLACE_WATCH.check("the suite", force=True)    # the last tests may be within the throttle
+        except InfrastructureError:
+            return
     try:
         target.deactivate(strategy.ssh)
         target.deactivate(strategy.shell)

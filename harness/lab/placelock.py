@@ -165,11 +165,13 @@ class PlaceWatch:
     checked_at: float | None = None
     lost: str | None = None
 
-    def check(self, after: str) -> None:
+    def check(self, after: str, force: bool = False) -> None:
+        """PlaceLost if the place is (or was found) lost; ``force``: ask the coordinator even if
+        the last check was less than ``every_s`` ago (before switching the board)."""
         if self.lost is not None:
             raise PlaceLost(f"not judged: {self.lost}")
         now = time.monotonic()
-        if self.checked_at is not None and now - self.checked_at < self.every_s:
+        if not force and self.checked_at is not None and now - self.checked_at < self.every_s:
             return
         try:
             self.lock.check(f"the end of {after}")

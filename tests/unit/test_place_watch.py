@@ -43,3 +43,14 @@ def test_a_place_taken_over_is_a_loss():
     lock.fail_with = PlaceLost("place p is no longer ours before the end of a: held by h/other")
     with pytest.raises(PlaceLost, match="held by h/other"):
         PlaceWatch(lock).check("a")
+
+
+def test_a_forced_check_asks_even_within_the_throttle():
+    lock = FakeLock()
+    watch = PlaceWatch(lock, every_s=3600)
+    watch.check("a")
+    lock.fail_with = InfrastructureError("coordinator is unavailable")
+    watch.check("b")                                   # throttled: not asked
+    with pytest.raises(PlaceLost, match="found after the suite: coordinator is unavailable"):
+        watch.check("the suite", force=True)
+    assert lock.calls == 2
