@@ -21,3 +21,12 @@ def cache_root() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     return root
+
+
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """``text`` into ``path``, readable by this user only from its creation (a password, a key, a
+    config holding either): never briefly world-readable, as a write then chmod would leave it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, mode)          # an existing file keeps its old mode through O_CREAT

@@ -23,6 +23,7 @@ import attrs
 from harness.errors import InfrastructureError
 from harness.lab import chassis, netns
 from harness.lab.daemon import Daemon, own_tree_env
+from harness.paths import write_private
 from harness.traffic import free_udp_port
 
 IPMI_SIM = "ipmi_sim"
@@ -78,9 +79,7 @@ class BmcSim(Daemon):
         self.board_dir.mkdir(mode=0o700, exist_ok=True)
         (self.board_dir / "board.json").write_text(json.dumps({"argv": self.board_argv}))
         conf = self.workdir / "lan.conf"
-        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.lan_conf())
+        write_private(conf, self.lan_conf())
         (self.workdir / "cmds.emu").write_text(self.emu_commands())
         (self.workdir / "state").mkdir(mode=0o700, exist_ok=True)
         argv = [*netns.prefix(self.netns), IPMI_SIM, "-c", str(conf), "-f", str(self.workdir / "cmds.emu"),

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import getpass
 import os
-import pwd
 import subprocess
 from pathlib import Path
 
 import attrs
 
+from harness.proc import run
 from harness.errors import InfrastructureError
 from harness.lab import netns
 from harness.lab.daemon import Daemon
+from harness.paths import write_private
+from harness.sshkey import ensure_key
 
 ALIAS = "vlab-exporter"
 READY_DEADLINE_S = 10.0
@@ -58,24 +60,25 @@ class ExporterSSH(Daemon):
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         home = self.workdir / "home"
         (home / ".ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
-        host_key, client_key = self.workdir / "host_ed25519", self.workdir / "client_ed25519"
-        _run(["dropbearkey", "-t", "ed25519", "-f", str(host_key)], unless=host_key)
-        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vfio-hil-vlab", "-f", str(client_key)],
-             unless=client_key)
-        host_pub = next(line for line in _run(["dropbearkey", "-y", "-f", str(host_key)]).splitlines()
+        host_key = self.workdir / "host_ed25519"
+        if not host_key.exists():
+            run(["dropbearkey", "-t", "ed25519", "-f", str(host_key)], what="dropbear's host key", timeout=30)
+        host_pub = next(line for line in run(["dropbearkey", "-y", "-f", str(host_key)],
+                                             what="dropbear's public host key", timeout=30).stdout.splitlines()
                         if line.startswith("ssh-ed25519 "))
-        _write(home / ".ssh" / "authorized_keys", client_key.with_suffix(".pub").read_text())
-        _write(self.workdir / "known_hosts", f"{ALIAS} {' '.join(host_pub.split()[:2])}\n")
+        client_key, client_pub = ensure_key(self.workdir)       # the lab's own, not the targets'
+        write_private(home / ".ssh" / "authorized_keys", client_pub + "\n")
+        write_private(self.workdir / "known_hosts", f"{ALIAS} {' '.join(host_pub.split()[:2])}\n")
         user = getpass.getuser()
-        _write(self.workdir / "passwd", passwd_with_home(Path("/etc/passwd").read_text(), user, home))
-        _write(self.workdir / "ssh_config", "\n".join([
+        write_private(self.workdir / "passwd", passwd_with_home(Path("/etc/passwd").read_text(), user, home))
+        write_private(self.workdir / "ssh_config", "\n".join([
             f"Host {ALIAS}", "  HostName 127.0.0.1", f"  Port {self.port}", f"  User {user}",
             f"  IdentityFile {client_key}", "  IdentitiesOnly yes", f"  HostKeyAlias {ALIAS}",
             f"  UserKnownHostsFile {self.workdir / 'known_hosts'}", "  GlobalKnownHostsFile /dev/null",
             "  StrictHostKeyChecking yes", "  BatchMode yes", ""]))
         self.bin_dir.mkdir(mode=0o700, exist_ok=True)
         wrapper = self.bin_dir / "ssh"
-        _write(wrapper, f'#!/bin/sh\nexec {SSH} -F {self.workdir / "ssh_config"} "$@"\n', mode=0o700)
+        write_private(wrapper, f'#!/bin/sh\nexec {SSH} -F {self.workdir / "ssh_config"} "$@"\n', mode=0o700)
         # unshare --mount makes the copy of /etc/passwd this dropbear's alone; sh binds it and
         # execs dropbear (no fork: the PID recorded is dropbear's, its sessions in its group).
         argv = [*netns.prefix(self.netns), "unshare", "--mount", "--propagation", "private", "--",
@@ -97,22 +100,7 @@ def passwd_with_home(passwd: str, user: str, home: Path) -> str:
             fields[5], found = str(home), True
         out.append(":".join(fields))
     if not found:
-        raise InfrastructureError(f"user {user} (uid {os.getuid()}) is not in /etc/passwd "
-                                  f"({pwd.getpwuid(os.getuid()).pw_name}): dropbear could not log it in")
+        raise InfrastructureError(f"user {user} (uid {os.getuid()}) has no line in /etc/passwd: dropbear, "
+                                  f"which looks its home up there, could not log it in")
     return "\n".join(out) + "\n"
 
-
-def _run(argv: list[str], unless: Path | None = None) -> str:
-    if unless is not None and unless.exists():
-        return ""
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        raise InfrastructureError(f"`{' '.join(argv)}` failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
-    return proc.stdout
-
-
-def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(path, mode)

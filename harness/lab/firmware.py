@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import attrs
 
+from harness import proc
 from harness.errors import InfrastructureError, UsageError
 from harness.paths import cache_root
 
@@ -23,6 +23,8 @@ UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
 KINDS = ("uboot", "uefi")
 GRUB_PREFIX = "grub"        # Debian's grubnetaa64 looks for (tftp)/grub/grub.cfg (its embedded prefix)
 GRUB_IMAGE = "grubnetaa64.efi"
+EDK2 = "usr/share/qemu-efi-aarch64/QEMU_EFI.fd"                          # in qemu-efi-aarch64
+GRUB_SIGNED = "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed"    # in grub-efi-arm64-signed
 
 
 @attrs.frozen
@@ -38,11 +40,9 @@ def board_firmware(kind: str) -> BoardFirmware:
             raise InfrastructureError(f"{UBOOT} is missing (Debian: u-boot-qemu; or: make setup)")
         return BoardFirmware("uboot", UBOOT)
     if kind == "uefi":
-        root = _fetched(cache_root() / "firmware" / "uefi-netboot",
-                        {"qemu-efi-aarch64": "usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-                         "grub-efi-arm64-signed:arm64": "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed"})
-        return BoardFirmware("uefi", root / "usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-                             root / "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed")
+        root = _fetched(cache_root() / "firmware" / "uefi-netboot", {"qemu-efi-aarch64": EDK2,
+                                                                      "grub-efi-arm64-signed:arm64": GRUB_SIGNED})
+        return BoardFirmware("uefi", root / EDK2, root / GRUB_SIGNED)
     raise UsageError(f"unknown board firmware {kind!r}; available: {', '.join(KINDS)}")
 
 
@@ -60,7 +60,7 @@ def _fetched(root: Path, wanted: dict[str, str]) -> Path:
         if version is None:
             raise InfrastructureError(f"Debian stable has no {package} (needed for {path})")
         deb = apt.download(package, version, debs)
-        proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0 or not (root / path).is_file():
-            raise InfrastructureError(f"unpacking {deb} gave no {path}: {proc.stderr.strip()[-300:]}")
+        proc.run(["dpkg-deb", "-x", str(deb), str(root)], what=f"dpkg-deb -x {deb.name}", timeout=120)
+        if not (root / path).is_file():
+            raise InfrastructureError(f"unpacking {deb} gave no {path}")
     return root

@@ -46,7 +46,7 @@ from harness.lab.exportersh import ALIAS, ExporterSSH
 from harness.lab.firmware import GRUB_IMAGE, GRUB_PREFIX, BoardFirmware, board_firmware
 from harness.lab.uartcable import UartCable
 from harness.proc import group_running, stop_process_group
-from harness.paths import LAB_CONFIGS_DIR
+from harness.paths import LAB_CONFIGS_DIR, write_private
 from harness.targets import TargetProfile
 
 PORTS = {"coordinator": 20408, "bmc": 9623, "uart_bmc": 5001, "uart_board": 5002, "ssh": 2222, "exporter_ssh": 22}
@@ -148,10 +148,7 @@ def up(workdir: Path, target: TargetProfile, firmware: str = "uboot") -> dict:
                      PORTS["uart_bmc"], port=PORTS["bmc"], netns=ns)
         bmc.start()
         state["groups"]["ipmi_sim"] = bmc.proc.pid
-        pw = workdir / "bmc-password"
-        fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(bmc.password)
+        write_private(workdir / "bmc-password", bmc.password)
         state["bmc_user"] = bmc.username
         _save(workdir, state)
         exporter = Exporter(workdir / "exporter", EXPORTER, exporter_config(bmc.username, tftp, state["place"], prefix),
@@ -206,7 +203,12 @@ def load(workdir: Path) -> dict:
 def client_env(workdir: Path, state: dict, username: str) -> dict:
     """The environment of a client of this lab: its coordinator, an identity, the BMC's password."""
     return {**os.environ, "LG_COORDINATOR": state["coordinator"], "LG_USERNAME": username,
-            "VFIO_HIL_VLAB_BMC_PASSWORD": (workdir.resolve() / "bmc-password").read_text()}
+            **bmc_password_env(workdir)}
+
+
+def bmc_password_env(workdir: Path) -> dict:
+    """What the lab's IPMIBMC names (password_env), from the lab's 0600 file."""
+    return {"VFIO_HIL_VLAB_BMC_PASSWORD": (workdir.resolve() / "bmc-password").read_text()}
 
 
 @attrs.define
@@ -251,7 +253,7 @@ class VirtualLabRun:
         return plan(target, out, firmware=bios, board_socket=Path(self.state["qtest_socket"]))
 
     def child_env(self) -> dict:
-        return {"VFIO_HIL_VLAB_BMC_PASSWORD": (self.workdir / "bmc-password").read_text(),
+        return {**bmc_password_env(self.workdir),
                 "PATH": os.pathsep.join([str(Path(self.state["exporter_ssh"]) / "bin"), os.environ.get("PATH", "")])}
 
     def argv_prefix(self) -> list[str]:

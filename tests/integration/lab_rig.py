@@ -2,6 +2,10 @@
 
 import socket
 import threading
+from pathlib import Path
+
+from harness.lab import chassis, netns
+from harness.proc import group_running
 
 
 class UBootSerial:
@@ -44,3 +48,11 @@ class UBootSerial:
 
     def close(self):
         self.srv.close()
+
+
+def assert_lab_gone(state: dict) -> None:
+    """After `lab down`: no namespace, none of the recorded process groups, no board, no socket."""
+    assert not netns.exists(state["netns"])
+    assert not [name for name, pgid in state["groups"].items() if group_running(pgid)]
+    assert chassis._pid(Path(state["board_dir"])) is None
+    assert not Path(state["qtest_socket"]).parent.exists()

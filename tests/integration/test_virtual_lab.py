@@ -13,6 +13,8 @@ from harness.cli import main
 from harness.lab import netns
 from harness.proc import group_running
 
+from .lab_rig import assert_lab_gone
+
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
 
@@ -38,8 +40,7 @@ def test_lab_up_check_down_leaves_nothing_behind(tmp_path, capsys):
         board = (lab / "bmc" / "board" / "board.pid")
         board_pid = int(board.read_text()) if board.exists() else None
         assert main(["lab", "down", "--dir", str(lab)]) == 0
-    assert not netns.exists(state["netns"])
-    assert not any(group_running(pgid) for pgid in state["groups"].values())
+    assert_lab_gone(state)
     if board_pid is not None:
         assert not group_running(board_pid)
     assert main(["lab", "down", "--dir", str(lab)]) == 2          # no lab there any more: a clear refusal
@@ -62,5 +63,4 @@ def test_a_uefi_lab_board_starts_its_network_boot_over_sol(tmp_path, capsys):
         assert 0 < seen["uefi_pxe_s"] < 120, seen
     finally:
         assert main(["lab", "down", "--dir", str(lab)]) == 0
-    assert not netns.exists(state["netns"])
-    assert not any(group_running(pgid) for pgid in state["groups"].values())
+    assert_lab_gone(state)

@@ -23,10 +23,11 @@ from harness.artifacts import build_artifacts
 from harness.kernel.spec import parse_kernel_spec
 from harness.lab import chassis, netns, virtual
 from harness.lab.placelock import PlaceLock, labgrid_bin
-from harness.proc import group_running, stop_process_group
+from harness.proc import stop_process_group
 from harness.run import run_suite
 from harness.targets import get_target
 
+from .lab_rig import assert_lab_gone
 from .verdicts import explain
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
@@ -46,11 +47,7 @@ def vlab(tmp_path_factory, seattle):
     state = virtual.up(workdir, seattle[0])
     yield workdir, state
     virtual.down(workdir)
-    # Nothing of the lab is left: no namespace, none of its process groups, no board, no socket.
-    assert not netns.exists(state["netns"])
-    assert not [name for name, pgid in state["groups"].items() if group_running(pgid)]
-    assert chassis._pid(Path(state["board_dir"])) is None
-    assert not Path(state["qtest_socket"]).parent.exists()
+    assert_lab_gone(state)
 
 
 def run_through_lab(vlab, seattle, out: Path, user: str, on_started=None) -> dict:

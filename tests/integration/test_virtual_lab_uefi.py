@@ -4,18 +4,17 @@ initramfs and grub.cfg on the exporter's TFTP provider (GRUB's prefix) before po
 boots the kernel through its EFI stub with the twin's tree (never ACPI). The suite's verdicts must
 be the local run's; nothing of the lab is left. In `make lab-test` (too long for make test)."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from harness.artifacts import build_artifacts
 from harness.kernel.spec import parse_kernel_spec
-from harness.lab import chassis, netns, virtual
-from harness.proc import group_running
+from harness.lab import chassis, virtual
 from harness.run import run_suite
 from harness.targets import get_target
 
+from .lab_rig import assert_lab_gone
 from .verdicts import explain
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab, pytest.mark.long]
@@ -41,6 +40,4 @@ def test_the_suite_through_a_uefi_grub_board_gives_the_local_verdicts(tmp_path, 
         assert chassis._pid(Path(state["board_dir"])) is None
     finally:
         virtual.down(workdir)
-    assert not netns.exists(state["netns"])
-    assert not [name for name, pgid in state["groups"].items() if group_running(pgid)]
-    assert json.dumps(state)      # the state said where everything was
+    assert_lab_gone(state)
