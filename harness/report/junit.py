@@ -10,6 +10,7 @@ nor a failure, and named as such in every JUnit viewer.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
@@ -18,6 +19,15 @@ from harness.report.runs import Run
 from harness.results import Verdict
 
 INCONCLUSIVE_TYPE = "inconclusive"
+# What XML 1.0 cannot carry, escaped or not: C0 controls but tab, newline and return (a console's
+# ESC sequences reach a reason through a boot error's console tail; junitparser then wrote a file
+# its own parser refused, and the run lost its junit.xml: measured).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot carry shown as \\xNN instead."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def suite_name(run: Run) -> str:
@@ -26,15 +36,16 @@ def suite_name(run: Run) -> str:
 
 def _case(run: Run, t) -> TestCase:
     case = TestCase(t.id, classname=suite_name(run), time=round(t.duration_s, 3))
+    reason = xml_text(t.reason)
     if t.verdict is Verdict.FAIL:
-        case.result = [Failure(t.reason or "failed", type_="fail")]
+        case.result = [Failure(reason or "failed", type_="fail")]
     elif t.verdict is Verdict.ERROR:
-        case.result = [Error(t.reason or "infrastructure error", type_="infrastructure")]
+        case.result = [Error(reason or "infrastructure error", type_="infrastructure")]
     elif t.verdict is Verdict.SKIP:
-        case.result = [Skipped(t.reason or "skipped", type_="skip")]
+        case.result = [Skipped(reason or "skipped", type_="skip")]
     elif t.verdict is Verdict.INCONCLUSIVE:
-        case.result = [Skipped(f"INCONCLUSIVE: {t.reason}", type_=INCONCLUSIVE_TYPE)]
-    case.system_out = f"verdict: {t.verdict.value}\n" + json.dumps(t.evidence, indent=1, sort_keys=True)
+        case.result = [Skipped(f"INCONCLUSIVE: {reason}", type_=INCONCLUSIVE_TYPE)]
+    case.system_out = xml_text(f"verdict: {t.verdict.value}\n" + json.dumps(t.evidence, indent=1, sort_keys=True))
     return case
 
 

@@ -10,7 +10,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from harness.errors import ResultsError
 from harness.report import REPORT_FILES, load_run, write_reports
 from harness.report.kcidb import kcidb_status
-from harness.results import Verdict
+from harness.results import TestResult, Verdict
 
 from .report_fixtures import full_run, result_dir
 
@@ -39,6 +39,15 @@ def test_junit_keeps_error_failure_and_inconclusive_apart(tmp_path):
     assert inconclusive.message.startswith("INCONCLUSIVE:")
     assert cases["boot"].is_passed and "boot_s" in cases["boot"].system_out
     assert cases["reset.required_enforced"].result[0].message == "not reached"
+
+
+def test_a_reason_carrying_a_consoles_control_characters_still_makes_a_junit_file(tmp_path):
+    # A boot error's console tail: the shell's cursor query (ESC [6n) and a bell.
+    reason = "kexec -e came back; last console lines:\nvfio-hil:/# \x1b[6nkexec -e\x07"
+    run_dir = result_dir(tmp_path / "run", [TestResult("boot", "error", 1.0, {"tail": "\x1b[6n"}, reason)])
+    write_reports([load_run(run_dir)], run_dir)
+    case = next(c for suite in JUnitXml.fromfile(str(run_dir / "junit.xml")) for c in suite)
+    assert case.result[0].message.endswith("vfio-hil:/# \\x1b[6nkexec -e\\x07")     # shown, not lost
 
 
 def test_kcidb_validates_and_maps_statuses_honestly(reports):
