@@ -32,7 +32,7 @@ class Session:
 
     @property
     def shell(self):
-        return self.lg_target.get_driver("ShellDriver")
+        return self.strategy.shell
 
     @property
     def ssh(self):

@@ -11,6 +11,13 @@ initramfs are staged on the exporter's TFTP server (TFTPProviderDriver) and ``tf
 their staged paths and the boot arguments filled in, is sent as U-Boot's boot command. In a
 shared lab (VFIO_HIL_PLACE set by `vfio-hil run --place`) the place is checked to be still ours
 before the power and the boot step: a place taken over mid-run stops the run as the lab's error.
+
+A board that boots a stable system of its own (kexec): after power on (and after its bootloader
+stage, if it has one), the stable system's shell on the console (StableShellDriver) runs the
+environment's ``kexec`` commands: they fetch the staged images from the exporter's TFTP and load
+them (kexec -l); the last one (kexec -e) starts the kernel under test, whose ready line and host
+key are awaited as after any boot. A stable system whose prompt comes back instead is the lab's
+error, named.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ import socket
 from pathlib import Path
 
 import attr
+from labgrid.driver import ShellDriver
 from labgrid.factory import target_factory
+from labgrid.protocol import CommandProtocol, FileTransferProtocol
 from labgrid.strategy.common import Strategy, StrategyError, never_retry
 from labgrid.step import step
+from labgrid.util import re_vt100
 from pexpect import TIMEOUT
 
 from harness.errors import InfrastructureError
@@ -33,6 +43,16 @@ BOOT_FAILURES = ["Kernel panic - not syncing", "Unable to handle kernel", "Inter
 # would read as the boot deadline): a file TFTP does not have, a kernel without an EFI stub.
 GRUB_FAILURES = [r"error: file [^\r\n]*", r"error: plain image kernel not supported[^\r\n]*",
                  r"error: you need to load the kernel first[^\r\n]*"]
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class StableShellDriver(ShellDriver):
+    """labgrid's ShellDriver on the board's stable system (the one that kexecs the kernel under
+    test): the same login and command running, a class of its own so that the environment's
+    other ShellDriver (the kernel under test's) stays the one every "ShellDriver" lookup finds."""
+
+    priorities = {ShellDriver: -10, CommandProtocol: -10, FileTransferProtocol: -10}
 
 
 class Status(enum.Enum):
@@ -58,6 +78,7 @@ class VfioHilStrategy(Strategy):
         "ssh": "ParamikoSSHDriver",
         "bootloader": {"UBootDriver", None},
         "tftp": {"TFTPProviderDriver", None},
+        "stable": {"StableShellDriver", None},
     }
 
     ready_marker = attr.ib(default="VFIO-HIL-READY", validator=attr.validators.instance_of(str))
@@ -79,6 +100,11 @@ class VfioHilStrategy(Strategy):
     # Where the run's own staged files (grub.cfg) are written before staging: the run's directory
     # (!template "$LG_VFIO_HIL_LOG_DIR"); labgrid links rather than copies when the exporter sees it.
     stage_dir = attr.ib(default="", validator=attr.validators.instance_of(str))
+    # A board booting a stable system first: the commands its shell runs, with the same {kernel}
+    # {dtb} {initrd} {bootargs}. Each but the last must succeed (a TFTP fetch or kexec -l failing is
+    # the lab's error, named); the last (kexec -e) starts the kernel under test.
+    kexec = attr.ib(default=attr.Factory(list), converter=list,
+                    validator=attr.validators.deep_iterable(attr.validators.instance_of(str)))
     status = attr.ib(default=Status.unknown)
 
     def __attrs_post_init__(self):
@@ -95,6 +121,8 @@ class VfioHilStrategy(Strategy):
         if status == Status.off:
             self.target.deactivate(self.ssh)
             self.target.deactivate(self.shell)
+            if self.stable is not None:
+                self.target.deactivate(self.stable)
             self.target.activate(self.power)
             self.power.off()
         elif status == Status.shell:
@@ -106,6 +134,8 @@ class VfioHilStrategy(Strategy):
             self.power.on()
             if self.bootloader is not None:
                 self._boot_through_bootloader()
+            if self.kexec:
+                self._kexec_from_stable()
             self._await_ready()
             self.target.activate(self.shell)
         elif status == Status.ssh:
@@ -145,12 +175,34 @@ class VfioHilStrategy(Strategy):
         self.bootloader.boot()
         self.target.deactivate(self.bootloader)
 
+    def _kexec_from_stable(self) -> None:
+        if self.stable is None:
+            raise InfrastructureError("a kexec stage needs the stable system's shell (StableShellDriver)")
+        staged = self._stage_images()
+        try:
+            self.target.activate(self.stable)          # its prompt (logged in if it asks)
+        except TIMEOUT as exc:
+            raise InfrastructureError(
+                f"the stable system's shell prompt {self.stable.prompt!r} never came on the console within "
+                f"{self.stable.login_timeout} s (the board did not boot its stable system): {exc}") from exc
+        check_place("kexec")
+        *prepare, boot = boot_commands(self.kexec, staged, self.bootargs)
+        for cmd in prepare:
+            out, _, rc = self.stable.run(cmd, timeout=300)
+            if rc != 0:
+                raise InfrastructureError(f"the stable system: `{cmd}` failed (exit {rc}): " + " | ".join(out[-5:]))
+        self.console.sendline(boot)
+        self.target.deactivate(self.stable)
+
     def _stage_images(self) -> dict[str, str]:
         if self.tftp is None:
             raise InfrastructureError("a bootloader stage needs a TFTP provider (TFTPProviderDriver)")
         self.target.activate(self.tftp)
-        return {image: self.tftp.stage(self.target.env.config.get_image_path(image))
-                for image in ("kernel", "dtb", "initrd")}
+        staged = {image: self.tftp.stage(self.target.env.config.get_image_path(image))
+                  for image in ("kernel", "dtb", "initrd")}
+        # The exporter's host as its place publishes it: where a stable system fetches from.
+        staged["tftp_host"] = getattr(self.tftp.provider, "host", "")
+        return staged
 
     def _stage_for_grub(self) -> None:
         if not self.stage_dir:
@@ -164,28 +216,38 @@ class VfioHilStrategy(Strategy):
         # Up to the line's end: a console that delivers in small pieces (IPMI SOL does) would
         # otherwise match the marker alone, before the host key after it has arrived.
         pattern = re.escape(self.ready_marker) + r"[^\r\n]*[\r\n]"
-        failures = [*map(re.escape, BOOT_FAILURES), *(GRUB_FAILURES if self.grub_cfg else [])]
-        index, before, match, _ = self.console.expect([pattern, *failures, TIMEOUT], timeout=self.boot_timeout)
+        # (pattern, what it means); the ready line is first: after a kexec the kernel under test's
+        # prompt follows its ready line, so only a stable system's prompt coming back matches first.
+        failures = [(re.escape(f), f"the kernel failed while booting ({f})") for f in BOOT_FAILURES]
+        if self.grub_cfg:       # GRUB's own error: the lab's (a file it could not fetch)
+            failures += [(f, "GRUB") for f in GRUB_FAILURES]
+        if self.kexec:
+            failures.append((self.stable.prompt, "kexec -e came back to the stable system's prompt (nothing "
+                                                 "was loaded, or the kernel refused the image)"))
+        index, before, match, _ = self.console.expect([pattern, *(f for f, _ in failures), TIMEOUT],
+                                                      timeout=self.boot_timeout)
         if index == 0:
             self.ready_line = match.group(0).decode(errors="replace").strip()
             return
-        tail = "\n".join(before.decode(errors="replace").splitlines()[-20:])
+        # The console's own terminal codes (a shell's cursor queries) are not part of what it said.
+        tail = "\n".join(re_vt100.sub("", before.decode(errors="replace")).splitlines()[-20:])
         if index == len(failures) + 1:
             raise InfrastructureError(f"no {self.ready_marker!r} on the console within {self.boot_timeout} s; "
                                       f"last console lines:\n{tail}")
-        if index > len(BOOT_FAILURES):      # GRUB's own error: the lab's (a file it could not fetch)
-            raise InfrastructureError(f"GRUB: {match.group(0).decode(errors='replace').strip()}; "
-                                      f"last console lines:\n{tail}")
-        raise InfrastructureError(f"the kernel failed while booting ({BOOT_FAILURES[index - 1]}); "
-                                  f"last console lines:\n{tail}")
+        what = failures[index - 1][1]
+        if what == "GRUB":
+            what = f"GRUB: {match.group(0).decode(errors='replace').strip()}"
+        raise InfrastructureError(f"{what}; last console lines:\n{tail}")
 
 
 def boot_commands(templates: list[str], staged: dict[str, str], bootargs: str) -> list[str]:
-    """U-Boot's commands: ``templates`` with the staged TFTP paths and the kernel command line
-    filled in (U-Boot's own ${...} variables pass through)."""
+    """U-Boot's (GRUB's, the stable system's) commands: ``templates`` with the staged TFTP paths,
+    the TFTP server's host and the kernel command line filled in (U-Boot's own ${...} variables
+    pass through)."""
     if "'" in bootargs:
         raise InfrastructureError(f"boot arguments with a quote cannot go into U-Boot's setenv: {bootargs!r}")
-    fill = {"{bootargs}": bootargs, "{kernel}": staged["kernel"], "{dtb}": staged["dtb"], "{initrd}": staged["initrd"]}
+    fill = {"{bootargs}": bootargs, "{kernel}": staged["kernel"], "{dtb}": staged["dtb"], "{initrd}": staged["initrd"],
+            "{tftp_host}": staged.get("tftp_host", "")}
     out = []
     for t in templates:
         for k, v in fill.items():
