@@ -113,7 +113,10 @@ def build_dtb(target: TargetProfile, out: Path, firmware: Path | None = None) ->
     """virt's own tree for the profile's QEMU settings, plus the twin's node and its reserved RAM;
     in type1 mode the twin's node sits behind the SMMUv3 (``iommus = <&smmu SID>``). ``firmware``:
     the board boots through it (a lab board's U-Boot), and virt's tree differs then (QEMU 7.2
-    makes no PL061 GPIO with firmware loaded: a tree dumped without it panics the kernel)."""
+    makes no PL061 GPIO with firmware loaded: a tree dumped without it panics the kernel). A
+    firmware-booted tree is a file the lab stages, as a kernel build's .dtb is: without QEMU's
+    boot-time randomness (dtb-randomness=off), whose kaslr-seed, frozen in a file, made
+    kexec-tools refuse the tree (a seed the kernel did not wipe: setup_2nd_dtb, measured)."""
     if target.twin == "fslmc":
         if firmware is not None:
             raise TargetProfileError(f"{target.source_file}: a firmware-booted tree for the MC twin is not built yet")
@@ -123,7 +126,7 @@ def build_dtb(target: TargetProfile, out: Path, firmware: Path | None = None) ->
                                  f"known: {', '.join(SHAPES)}")
     shape = SHAPES[target.twin]
     q = target.qemu_settings()
-    machine = ",".join([q["machine"], *machine_options(target)])
+    machine = ",".join([q["machine"], *machine_options(target), *(["dtb-randomness=off"] if firmware else [])])
     blob = dump_machine_dtb(q["binary"], ["-M", machine, "-cpu", q["cpu"], "-m", str(q["memory"]),
                                           *(["-bios", str(firmware)] if firmware else [])])
     base, _, end = layout(target)
