@@ -207,7 +207,8 @@ def cmd_lab(args) -> int:
     if args.action == "up":
         from harness.targets import get_target
 
-        state = virtual.up(workdir, get_target(args.target).for_iommu(args.iommu), firmware=args.firmware)
+        state = virtual.up(workdir, get_target(args.target).for_iommu(args.iommu), firmware=args.firmware,
+                           kexec=args.kexec)
         print(f"virtual lab up in namespace {state['netns']}: coordinator {state['coordinator']}, "
               f"place {state['place']} (state: {workdir / 'lab.json'})")
         return 0
@@ -332,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--firmware", choices=["uboot", "uefi"], default="uboot",
                    help="how the board boots (up): U-Boot and TFTP (Highbank, Stingray, LX2160A), or UEFI "
                         "network-booting GRUB (Seattle); default %(default)s")
+    p.add_argument("--kexec", action="store_true",
+                   help="(up, U-Boot board) U-Boot boots a stable system, which fetches the kernel under test "
+                        "over TFTP and kexecs it, as a board with an installed system boots")
     p.add_argument("--dir", default="reports/lab", help="the lab's state directory (default %(default)s)")
     p.set_defaults(fn=cmd_lab)
     p = sub.add_parser("report", help="render junit.xml, kcidb.json, report.html and summary.md from result dirs")

@@ -52,6 +52,8 @@ from harness.targets import TargetProfile
 PORTS = {"coordinator": 20408, "bmc": 9623, "uart_bmc": 5001, "uart_board": 5002, "ssh": 2222, "exporter_ssh": 22}
 UEFI_MEMORY = "2048M"
 LAB_CONFIGS = {"uboot": "boards/virtual-lab.yaml", "uefi": "boards/virtual-lab-uefi.yaml"}
+# The U-Boot board booting a stable system that kexecs the kernel under test (`lab up --kexec`).
+KEXEC_LAB_CONFIG = "boards/virtual-lab-kexec.yaml"
 EXPORTER = "vlab-host"
 STOP_DEADLINE_S = 5.0
 
@@ -101,15 +103,22 @@ def exporter_config(username: str, tftp_dir: Path, group: str, prefix: str = "")
             f"  NetworkService:\n    address: 127.0.0.1\n    port: {PORTS['ssh']}\n    username: root\n")
 
 
-def up(workdir: Path, target: TargetProfile, firmware: str = "uboot") -> dict:
-    """Bring the lab up, its board booting through ``firmware`` (harness.lab.firmware: uboot, uefi);
-    on any failure what was started is stopped again. Returns lab.json's content."""
+def up(workdir: Path, target: TargetProfile, firmware: str = "uboot", kexec: bool = False) -> dict:
+    """Bring the lab up, its board booting through ``firmware`` (harness.lab.firmware: uboot, uefi),
+    and with ``kexec`` U-Boot booting a stable system that kexecs the kernel under test; on any
+    failure what was started is stopped again. Returns lab.json's content."""
     workdir = workdir.resolve()
     if (workdir / "lab.json").exists():
         raise UsageError(f"{workdir} holds a virtual lab already (lab.json): `vfio-hil lab down --dir {workdir}` first")
     if target.twin is None or target.twin == "fslmc":
         raise UsageError(f"the virtual lab plays boards with a twin on arm64 virt booted by U-Boot; {target.name} "
                          f"is not one (the MC twin's firmware-booted tree is not built yet)")
+    if kexec and firmware != "uboot":
+        raise UsageError(f"--kexec is the U-Boot board's boot path (U-Boot boots the stable system); "
+                         f"the {firmware} board network-boots GRUB: drop --kexec or use --firmware uboot")
+    if kexec and "kexec-tools" not in target.userspace_packages:
+        raise UsageError(f"--kexec: {target.name}'s initramfs plays the stable system, which needs kexec-tools: "
+                         f"add it to userspace_packages in {target.source_file}, or use qemu-seattle")
     fw = board_firmware(firmware)
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)
@@ -117,7 +126,7 @@ def up(workdir: Path, target: TargetProfile, firmware: str = "uboot") -> dict:
     # A unix socket's path has at most 107 bytes: the qtest socket gets a short directory of its own.
     sockdir = Path(tempfile.mkdtemp(prefix="vfio-hil-vlab-"))
     state = {"netns": ns, "target": target.name, "iommu": target.iommu_mode, "firmware": fw.kind,
-             "place": place_name(target),
+             "kexec": kexec, "place": place_name(target),
              "ports": PORTS, "groups": {}, "board_dir": str(workdir / "bmc" / "board"),
              "coordinator": f"127.0.0.1:{PORTS['coordinator']}", "qtest_socket": str(sockdir / "qtest.sock"),
              "exporter_ssh": str(workdir / "exporter-ssh")}
@@ -244,6 +253,8 @@ class VirtualLabRun:
         return PlaceLock(self.place, self.state["coordinator"], username, wait_s=wait_s, netns=self.netns)
 
     def lab_config(self) -> Path:
+        if self.state.get("kexec"):
+            return LAB_CONFIGS_DIR / KEXEC_LAB_CONFIG
         return LAB_CONFIGS_DIR / LAB_CONFIGS[self.state.get("firmware", "uboot")]
 
     def twin_plan(self, target: TargetProfile, out: Path):

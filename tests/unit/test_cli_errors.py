@@ -221,3 +221,14 @@ def test_a_run_on_the_virtual_lab_is_refused_before_any_build_unless_the_lab_fit
     assert main(["run", "--matrix", "--lab", str(lab)]) == 2
     assert "--lab and --place take one --target" in capsys.readouterr().err
     assert not (private_cache / "artifacts").exists(), "a refusal must build nothing"
+
+
+def test_the_kexec_board_is_refused_before_anything_starts_unless_it_fits(capsys, tmp_path):
+    lab = tmp_path / "lab"
+    assert main(["lab", "up", "--kexec", "--firmware", "uefi", "--dir", str(lab)]) == 2
+    assert "--kexec is the U-Boot board's boot path" in capsys.readouterr().err
+    assert main(["lab", "up", "--kexec", "--target", "qemu-iproc", "--dir", str(lab)]) == 2
+    err = capsys.readouterr().err
+    assert "qemu-iproc's initramfs plays the stable system, which needs kexec-tools" in err
+    assert "qemu-iproc.yaml" in err
+    assert not lab.exists(), "a refusal must start nothing"

@@ -41,8 +41,19 @@ def test_board_environment_loads_and_names_only_known_classes(path, lab_vars):
     assert not unknown, f"{path.name}: drivers labgrid does not know: {unknown}"
     strategy = main["drivers"]["VfioHilStrategy"]
     uefi = "grub_cfg" in strategy         # a UEFI board: GRUB reads a staged grub.cfg, nothing is typed
-    cmds = boot_commands(strategy["grub_cfg" if uefi else "tftp_boot"], {"kernel": "r/k", "dtb": "r/d", "initrd": "r/i"},
-                         VARS["LG_VFIO_HIL_BOOTARGS"])
+    staged = {"kernel": "r/k", "dtb": "r/d", "initrd": "r/i", "tftp_host": "exporter-7"}
+    if "kexec" in strategy:               # a stable system kexecs the kernel under test
+        assert "StableShellDriver" in main["drivers"]
+        kexec = boot_commands(strategy["kexec"], staged, VARS["LG_VFIO_HIL_BOOTARGS"])
+        assert all(any(f in c for c in kexec) for f in ("r/k", "r/d", "r/i")), kexec
+        assert kexec[-1] == "kexec -e" and any(c.startswith("kexec -l ") and "--dtb=" in c for c in kexec)
+        if "virtual-lab" not in path.stem:
+            assert any("tftp://exporter-7/r/k" in c for c in kexec), "fetched from the place's TFTP host"
+        if "seattle" in path.stem:
+            assert any("acpi=off" in c for c in kexec), "Seattle boots with its tree, never ACPI"
+        if "tftp_boot" not in strategy:
+            return
+    cmds = boot_commands(strategy["grub_cfg" if uefi else "tftp_boot"], staged, VARS["LG_VFIO_HIL_BOOTARGS"])
     assert any("r/k" in c for c in cmds) and any("r/i" in c for c in cmds) and any("r/d" in c for c in cmds)
     if uefi:
         assert "UBootDriver" not in main["drivers"] and strategy["stage_dir"] == "/run-dir"
