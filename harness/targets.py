@@ -113,8 +113,10 @@ class TargetProfile:
     dtb: str = attrs.field(validator=attrs.validators.matches_re(r"^([\w.-]+\.dtb|qemu)$"))
     kconfig: list = attrs.field(validator=_str_list)
     console: str = attrs.field(validator=attrs.validators.matches_re(r"^tty\w+$"))
-    # The management NIC's device: a platform device name, or virtioN for a virtio-mmio NIC.
-    mgmt_device: str = attrs.field(validator=attrs.validators.matches_re(r"^([0-9a-f]+\.[A-Za-z0-9_-]+|virtio\d+)$"))
+    # The management NIC's device: a platform device name, virtioN for a virtio-mmio NIC, or a
+    # DPAA2 network interface on the fsl-mc bus (dpni.N: an LX2160A board's).
+    mgmt_device: str = attrs.field(validator=attrs.validators.matches_re(
+        r"^([0-9a-f]+\.[A-Za-z0-9_-]+|virtio\d+|dpni\.\d+)$"))
     lab_config: str = attrs.field(validator=_nonempty_str)
     kconfig_findings: list = attrs.field(factory=list, validator=_symbols)
     mgmt_modules: list = attrs.field(factory=list, validator=_str_list)
