@@ -26,7 +26,7 @@ test: setup
 # The lab layer alone: IPMI against ipmi_sim, place locks against a real labgrid-coordinator, a
 # board through RemotePlace, the virtual lab up/check/down in its namespace, the whole suite through
 # the virtual lab (same verdicts as the local run; U-Boot, and UEFI/GRUB as Seattle boots) and the
-# fault table's whole-run faults. make test runs all of it but the tests marked long.
+# fault table's whole-run faults, the kexec board. make test runs all of it but the tests marked long.
 lab-test: setup
 	$(PY) -m pytest -ra -m lab tests
 
