@@ -229,14 +229,21 @@ class PrivateApt:
                  what=f"apt-get install --download-only {' '.join(names)}", log=self.log, timeout=1800)
         out = proc.run(["apt-get", *self._options(), "-q", "-s", "install", *names],
                        what="apt-get -s install").stdout
-        wanted = re.findall(r"^Inst (\S+) \((\S+)", out, re.M)
+        # "Inst libc6:arm64 (2.36-9 Debian:12/stable [arm64])": name, version and the .deb's arch.
+        wanted = re.findall(r"^Inst (\S+) \((\S+) [^\n]*\[(\S+)\]\)", out, re.M)
         debs = []
-        for name, version in wanted:
-            pkg, _, pkg_arch = name.partition(":")
+        for name, version, deb_arch in wanted:
+            if deb_arch not in (arch, "all"):
+                # apt satisfies some dependencies of arch-independent packages (adduser's, via
+                # qemu-system-common) with the host's own arch: nothing a target could run.
+                continue
+            pkg = name.partition(":")[0]
             ver = version.split(":", 1)[-1]
-            matches = sorted(archives.glob(f"{pkg}_{ver}_*.deb")) + sorted(
-                archives.glob(f"{pkg}_{version.replace(':', '%3a')}_*.deb"))
+            # The arch in the name: one directory holds the host's arch too, and a glob over any
+            # arch picked libc6_..._amd64.deb for libc6:arm64 (sorted first; measured).
+            matches = sorted(archives.glob(f"{pkg}_{ver}_{deb_arch}.deb")) + sorted(
+                archives.glob(f"{pkg}_{version.replace(':', '%3a')}_{deb_arch}.deb"))
             if not matches:
-                raise HostError(f"apt resolved {name} {version} but no .deb for it is in {archives}")
+                raise HostError(f"apt resolved {name} {version} [{deb_arch}] but no .deb for it is in {archives}")
             debs.append(matches[0])
         return debs

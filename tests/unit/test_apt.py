@@ -63,3 +63,32 @@ def test_backports_are_the_host_stable_releases_own():
     assert bp.uri == "http://mirror.example/debian" and bp.suites == ("bookworm-backports",)
     (bp,) = sources_for_suite("backports", [], "http://lab-mirror.example/debian")
     assert bp.suites == ("stable-backports",)
+
+
+APT_SIMULATION = """\
+Inst debconf (1.5.82 Debian:12.15/oldstable [all])
+Inst libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])
+Inst libc6:arm64 (2.36-9+deb12u14 Debian:12.15/oldstable [arm64])
+Inst libcap2:arm64 (1:2.66-4+deb12u3+b1 Debian:12.15/oldstable [arm64])
+"""
+
+
+def test_dependencies_are_the_targets_arch_never_the_hosts_copy_of_the_same_version(tmp_path, monkeypatch):
+    import harness.kernel.apt as apt_mod
+    from harness.kernel.apt import PrivateApt
+
+    monkeypatch.setenv("VFIO_HIL_DEBIAN_MIRROR", "http://deb.example/debian")
+    apt = PrivateApt(tmp_path, "stable", ["arm64"])
+    archives = tmp_path / "archives"
+    # Both arches of libc6 sit in the one directory (the host's came with another package's deps).
+    for deb in ("debconf_1.5.82_all.deb", "libc6_2.36-9+deb12u14_amd64.deb", "libc6_2.36-9+deb12u14_arm64.deb",
+                "libcap2_1%3a2.66-4+deb12u3+b1_amd64.deb", "libcap2_1%3a2.66-4+deb12u3+b1_arm64.deb"):
+        (archives / deb).write_text("")
+
+    class Done:
+        stdout = APT_SIMULATION
+
+    monkeypatch.setattr(apt_mod.proc, "run", lambda *a, **k: Done())
+    debs = [d.name for d in apt.download_with_dependencies(["x"], "arm64")]
+    assert debs == ["debconf_1.5.82_all.deb", "libc6_2.36-9+deb12u14_arm64.deb",
+                    "libcap2_1%3a2.66-4+deb12u3+b1_arm64.deb"]
