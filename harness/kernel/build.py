@@ -112,6 +112,11 @@ def ccache_env(cache: Path) -> dict[str, str]:
         # so two work trees of the same layout share hits.
         "CCACHE_BASEDIR": str(cache / "work"),
         "CCACHE_NOHASHDIR": "1",
+        # Depend mode: hits come from the compiler's own dependency file (kbuild's -Wp,-MMD), so a
+        # miss costs no extra preprocessor run. Measured on 106 arm64 kernel objects with an empty
+        # cache: 62-73 s in ccache's default mode, 49-53 s in depend mode, 45 s without ccache;
+        # a second build from depend mode's cache: 4.6 s, every object a hit.
+        "CCACHE_DEPEND": "1",
     }
 
 

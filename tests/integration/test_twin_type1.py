@@ -17,6 +17,7 @@ from tests.integration.verdicts import explain, not_passed
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.long       # make long-tests: a whole type1 run (68 s); make test measured 33 min 46 s cold with it
 def test_amd_xgbe_handler_behind_the_smmu(suite_runs):
     doc = suite_runs("qemu-seattle", "debian:6.1", iommu="type1")
     tests = {t["id"]: t for t in doc["tests"]}

@@ -126,6 +126,7 @@ def test_u_boot_tftp_boot_reaches_ssh_with_the_pinned_key(tmp_path, arm64):
         target.cleanup()
 
 
+@pytest.mark.long       # make lab-test: make test measured 33 min 46 s cold with it (the fault is also a vlab row)
 def test_a_missing_tftp_file_is_the_labs_error_naming_the_command(tmp_path, arm64):
     target_profile, art = arm64
     env = environment(tmp_path, target_profile, art)
@@ -148,6 +149,7 @@ def test_a_missing_tftp_file_is_the_labs_error_naming_the_command(tmp_path, arm6
         target.cleanup()
 
 
+@pytest.mark.long       # make lab-test: make test measured 33 min 46 s cold with it
 def test_firmware_that_never_prompts_is_the_labs_error(tmp_path, arm64):
     """A board whose firmware prints nothing (here: no firmware at all, QEMU virt runs zeros)."""
     target_profile, art = arm64

@@ -179,6 +179,7 @@ def test_a_place_taken_from_the_job_mid_run_makes_the_rest_the_labs_error_and_th
         chassis.power_off(Path(state["board_dir"]))
 
 
+@pytest.mark.long       # make lab-test with the other whole-run faults: make test measured 33 min 46 s cold with it
 def test_a_coordinator_killed_mid_run_makes_the_rest_the_labs_error_and_keeps_what_was_measured(
         vlab, seattle, tmp_path):
     """Last in this module: the lab's coordinator does not come back."""
