@@ -22,7 +22,6 @@ import json
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from harness.lab.session import booted
 from harness.paths import REPORTS_DIR, cache_root
 from harness.suite import fslmc
 from harness.targets import get_target
-from harness.traffic import free_udp_port
+from harness.twins.runtime import start_when_planned
 
 VERSION = "22.11.11-0+deb12u1"
 # The fslmc bus and what the dpaa2 qDMA driver needs, loaded with -d (EAL plugins)
@@ -102,14 +101,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = out_dir / f"dpdk-{art.meta['release']}{target.mode_suffix}-{time.strftime('%Y%m%dT%H%M%S')}"
     holder: dict = {}
-
-    def attach(plan):
-        from harness.twins.runtime import RunningTwin
-
-        def run():
-            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_dir / "twin-events.jsonl",
-                                         dtb=plan.dtb)
-        threading.Thread(target=run, daemon=True).start()
+    attach = start_when_planned(target, log_dir / "twin-events.jsonl", holder)
 
     record: dict = {"release": art.meta["release"], "dpdk": VERSION, "iommu": target.iommu_mode}
     log_dir.mkdir(parents=True)

@@ -158,20 +158,12 @@ class VfioHilStrategy(Strategy):
         if not self.tftp_boot:
             raise InfrastructureError("a bootloader stage needs tftp_boot (the boot command)")
         staged = self._stage_images()
-        try:
-            self.target.activate(self.bootloader)      # the prompt, autoboot stopped
-        except TIMEOUT as exc:
-            raise InfrastructureError(
-                f"U-Boot's prompt {self.bootloader.prompt!r} never came on the console within "
-                f"{self.bootloader.login_timeout} s of power-on (a silent console: a dead UART or a wrong "
-                f"baud rate; or firmware that does not stop at {self.bootloader.autoboot!r}): {exc}") from exc
+        self._reach(self.bootloader,                   # the prompt, autoboot stopped
+                    f"U-Boot's prompt {self.bootloader.prompt!r} never came on the console within "
+                    f"{self.bootloader.login_timeout} s of power-on (a silent console: a dead UART or a wrong "
+                    f"baud rate; or firmware that does not stop at {self.bootloader.autoboot!r})")
         check_place("boot")
-        *prepare, boot = boot_commands(self.tftp_boot, staged, self.bootargs)
-        for cmd in prepare:
-            out, _, rc = self.bootloader.run(cmd, timeout=120)
-            if rc != 0:
-                raise InfrastructureError(f"U-Boot: `{cmd}` failed (exit {rc}): " + " | ".join(out[-5:]))
-        self.bootloader.boot_command = boot
+        self.bootloader.boot_command = self._prepare(self.bootloader, self.tftp_boot, staged, "U-Boot", 120)
         self.bootloader.boot()
         self.target.deactivate(self.bootloader)
 
@@ -179,20 +171,32 @@ class VfioHilStrategy(Strategy):
         if self.stable is None:
             raise InfrastructureError("a kexec stage needs the stable system's shell (StableShellDriver)")
         staged = self._stage_images()
-        try:
-            self.target.activate(self.stable)          # its prompt (logged in if it asks)
-        except TIMEOUT as exc:
-            raise InfrastructureError(
-                f"the stable system's shell prompt {self.stable.prompt!r} never came on the console within "
-                f"{self.stable.login_timeout} s (the board did not boot its stable system): {exc}") from exc
+        self._reach(self.stable,                       # its prompt (logged in if it asks)
+                    f"the stable system's shell prompt {self.stable.prompt!r} never came on the console within "
+                    f"{self.stable.login_timeout} s (the board did not boot its stable system)")
         check_place("kexec")
-        *prepare, boot = boot_commands(self.kexec, staged, self.bootargs)
-        for cmd in prepare:
-            out, _, rc = self.stable.run(cmd, timeout=300)
-            if rc != 0:
-                raise InfrastructureError(f"the stable system: `{cmd}` failed (exit {rc}): " + " | ".join(out[-5:]))
+        boot = self._prepare(self.stable, self.kexec, staged, "the stable system", 300)
         self.console.sendline(boot)
         self.target.deactivate(self.stable)
+
+    def _reach(self, driver, missing: str) -> None:
+        """Activate ``driver`` (a bootloader's or a shell's prompt); its deadline passing is the
+        lab's error, saying ``missing``."""
+        try:
+            self.target.activate(driver)
+        except TIMEOUT as exc:
+            raise InfrastructureError(f"{missing}: {exc}") from exc
+
+    def _prepare(self, driver, templates: list[str], staged: dict[str, str], who: str, timeout: float) -> str:
+        """Run every command of ``templates`` (filled in) but the last on ``driver``, each of which
+        must succeed (the lab's error, naming ``who`` and the command, if not); returns the last,
+        the one that boots."""
+        *prepare, boot = boot_commands(templates, staged, self.bootargs)
+        for cmd in prepare:
+            out, _, rc = driver.run(cmd, timeout=timeout)
+            if rc != 0:
+                raise InfrastructureError(f"{who}: `{cmd}` failed (exit {rc}): " + " | ".join(out[-5:]))
+        return boot
 
     def _stage_images(self) -> dict[str, str]:
         if self.tftp is None:

@@ -343,3 +343,16 @@ class RunningTwin:
         self.engine.stop()
         self.q.close()
         self.rx.close()
+
+
+def start_when_planned(target: TargetProfile, log_path: Path, holder: dict):
+    """An ``on_twin_plan`` for harness.lab.session.booted, for checks that boot a twin target
+    outside the suite (harness/fidelity, harness/vmm): once the plan is made, the twin starts in a
+    thread of its own (it waits for QEMU's qtest socket) and lands in ``holder["twin"]``."""
+    from harness.traffic import free_udp_port
+
+    def attach(plan: TwinPlan) -> None:
+        def run():
+            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_path, dtb=plan.dtb)
+        threading.Thread(target=run, daemon=True).start()
+    return attach

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from harness.lab.session import booted
 from harness.paths import REPORTS_DIR, cache_root
 from harness.suite import platform
 from harness.targets import get_target
-from harness.traffic import free_udp_port
+from harness.twins.runtime import start_when_planned
 from harness.vmm import bundle
 
 GUEST_SRC = Path(__file__).with_name("guest.S")
@@ -55,14 +54,7 @@ def main() -> int:
     log_dir.mkdir(parents=True)
     guest = build_guest(log_dir)
     holder: dict = {}
-
-    def attach(plan):
-        from harness.twins.runtime import RunningTwin
-
-        def run():
-            holder["twin"] = RunningTwin(target, plan.sockdir.path, free_udp_port(), log_dir / "twin-events.jsonl",
-                                         dtb=plan.dtb)
-        threading.Thread(target=run, daemon=True).start()
+    attach = start_when_planned(target, log_dir / "twin-events.jsonl", holder)
 
     record: dict = {"release": art.meta["release"], "bundle": tarball.name, "bundle_bytes": tarball.stat().st_size}
     with booted(target, art, log_dir, on_twin_plan=attach) as s:

@@ -4,6 +4,8 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
+
 from harness.lab import chassis, netns
 from harness.proc import group_running
 
@@ -56,3 +58,28 @@ def assert_lab_gone(state: dict) -> None:
     assert not [name for name, pgid in state["groups"].items() if group_running(pgid)]
     assert chassis._pid(Path(state["board_dir"])) is None
     assert not Path(state["qtest_socket"]).parent.exists()
+
+
+@pytest.fixture(scope="module")
+def seattle(kernel_spec):
+    """qemu-seattle and its artifacts on the session's kernel: the virtual lab's suite tests'
+    target (a fixture the test modules import)."""
+    from harness.artifacts import build_artifacts
+    from harness.kernel.spec import parse_kernel_spec
+    from harness.targets import get_target
+
+    target = get_target("qemu-seattle")
+    return target, build_artifacts(target, parse_kernel_spec(kernel_spec), [])
+
+
+def lab_up_for_module(workdir: Path, target, **up_args):
+    """A module fixture's body: the virtual lab up in ``workdir``, yielded as (workdir, state);
+    down after, with nothing of it left."""
+    from harness.lab import virtual
+
+    state = virtual.up(workdir, target, **up_args)
+    try:
+        yield workdir, state
+    finally:
+        virtual.down(workdir)
+    assert_lab_gone(state)

@@ -13,14 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import build_artifacts
-from harness.kernel.spec import parse_kernel_spec
 from harness.lab import chassis, virtual
 from harness.paths import LAB_CONFIGS_DIR
 from harness.run import run_suite
-from harness.targets import get_target
 
-from .lab_rig import assert_lab_gone
+from .lab_rig import lab_up_for_module, seattle  # noqa: F401  (seattle: a fixture)
 from .verdicts import explain
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab, pytest.mark.long]
@@ -29,18 +26,8 @@ TARGET = "qemu-seattle"
 
 
 @pytest.fixture(scope="module")
-def seattle(kernel_spec):
-    target = get_target(TARGET)
-    return target, build_artifacts(target, parse_kernel_spec(kernel_spec), [])
-
-
-@pytest.fixture(scope="module")
 def kexec_lab(tmp_path_factory, seattle):
-    workdir = tmp_path_factory.mktemp("vlab-kexec") / "lab"
-    state = virtual.up(workdir, seattle[0], kexec=True)
-    yield workdir, state
-    virtual.down(workdir)
-    assert_lab_gone(state)
+    yield from lab_up_for_module(tmp_path_factory.mktemp("vlab-kexec") / "lab", seattle[0], kexec=True)
 
 
 def run_through(kexec_lab, seattle, out: Path, user: str, lab_config: Path | None = None) -> dict:

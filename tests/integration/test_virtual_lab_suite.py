@@ -19,15 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import build_artifacts
-from harness.kernel.spec import parse_kernel_spec
 from harness.lab import chassis, netns, virtual
 from harness.lab.placelock import PlaceLock, labgrid_bin
 from harness.proc import stop_process_group
 from harness.run import run_suite
-from harness.targets import get_target
 
-from .lab_rig import assert_lab_gone
+from .lab_rig import lab_up_for_module, seattle  # noqa: F401  (seattle: a fixture)
 from .verdicts import explain
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
@@ -36,18 +33,8 @@ TARGET = "qemu-seattle"
 
 
 @pytest.fixture(scope="module")
-def seattle(kernel_spec):
-    target = get_target(TARGET)
-    return target, build_artifacts(target, parse_kernel_spec(kernel_spec), [])
-
-
-@pytest.fixture(scope="module")
 def vlab(tmp_path_factory, seattle):
-    workdir = tmp_path_factory.mktemp("vlab") / "lab"
-    state = virtual.up(workdir, seattle[0])
-    yield workdir, state
-    virtual.down(workdir)
-    assert_lab_gone(state)
+    yield from lab_up_for_module(tmp_path_factory.mktemp("vlab") / "lab", seattle[0])
 
 
 def run_through_lab(vlab, seattle, out: Path, user: str, on_started=None) -> dict:
