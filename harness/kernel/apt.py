@@ -215,7 +215,11 @@ class PrivateApt:
         dest.mkdir(parents=True, exist_ok=True)
         proc.run(["apt-get", *self._options(), "-q", "download", f"{package}={version}"],
                  what=f"apt-get download {package}={version}", log=self.log, cwd=dest, timeout=1800)
-        debs = sorted(dest.glob(f"{package.split(':')[0]}_*.deb"))     # "name:arch" is saved as name_version_arch
+        # "name:arch" is saved as name_version_arch.deb (or _all.deb): the arch is matched, as in
+        # download_with_dependencies, so that another arch's .deb in ``dest`` is never taken.
+        name, _, arch = package.partition(":")
+        debs = sorted([*dest.glob(f"{name}_*_{arch}.deb"), *dest.glob(f"{name}_*_all.deb")] if arch
+                      else dest.glob(f"{name}_*.deb"))
         if not debs:
             raise HostError(f"apt-get download {package}={version} produced no .deb in {dest}")
         return debs[-1]

@@ -92,3 +92,19 @@ def test_dependencies_are_the_targets_arch_never_the_hosts_copy_of_the_same_vers
     debs = [d.name for d in apt.download_with_dependencies(["x"], "arm64")]
     assert debs == ["debconf_1.5.82_all.deb", "libc6_2.36-9+deb12u14_arm64.deb",
                     "libcap2_1%3a2.66-4+deb12u3+b1_arm64.deb"]
+
+
+def test_one_download_is_the_asked_arch_even_beside_the_hosts(tmp_path, monkeypatch):
+    import harness.kernel.apt as apt_mod
+    from harness.kernel.apt import PrivateApt
+
+    monkeypatch.setenv("VFIO_HIL_DEBIAN_MIRROR", "http://deb.example/debian")
+    apt = PrivateApt(tmp_path / "apt", "stable", ["arm64"])
+    dest = tmp_path / "debs"
+    dest.mkdir()
+    for deb in ("libc6_2.36-9+deb12u14_amd64.deb", "libc6_2.36-9+deb12u14_arm64.deb"):
+        (dest / deb).write_text("")
+    monkeypatch.setattr(apt_mod.proc, "run", lambda *a, **k: None)
+    assert apt.download("libc6:arm64", "2.36-9+deb12u14", dest).name == "libc6_2.36-9+deb12u14_arm64.deb"
+    (dest / "libc6_2.36-9+deb12u14_amd64.deb").rename(dest / "libc6_2.36-9+deb12u14_zz64.deb")
+    assert apt.download("libc6:arm64", "2.36-9+deb12u14", dest).name == "libc6_2.36-9+deb12u14_arm64.deb"
