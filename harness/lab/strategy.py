@@ -220,11 +220,12 @@ class VfioHilStrategy(Strategy):
         # Up to the line's end: a console that delivers in small pieces (IPMI SOL does) would
         # otherwise match the marker alone, before the host key after it has arrived.
         pattern = re.escape(self.ready_marker) + r"[^\r\n]*[\r\n]"
-        # (pattern, what it means); the ready line is first: after a kexec the kernel under test's
-        # prompt follows its ready line, so only a stable system's prompt coming back matches first.
+        # (pattern, what it means: {seen} is the matched text); the ready line is first: after a
+        # kexec the kernel under test's prompt follows its ready line, so only a stable system's
+        # prompt coming back matches first.
         failures = [(re.escape(f), f"the kernel failed while booting ({f})") for f in BOOT_FAILURES]
         if self.grub_cfg:       # GRUB's own error: the lab's (a file it could not fetch)
-            failures += [(f, "GRUB") for f in GRUB_FAILURES]
+            failures += [(f, "GRUB: {seen}") for f in GRUB_FAILURES]
         if self.kexec:
             failures.append((self.stable.prompt, "kexec -e came back to the stable system's prompt (nothing "
                                                  "was loaded, or the kernel refused the image)"))
@@ -238,9 +239,7 @@ class VfioHilStrategy(Strategy):
         if index == len(failures) + 1:
             raise InfrastructureError(f"no {self.ready_marker!r} on the console within {self.boot_timeout} s; "
                                       f"last console lines:\n{tail}")
-        what = failures[index - 1][1]
-        if what == "GRUB":
-            what = f"GRUB: {match.group(0).decode(errors='replace').strip()}"
+        what = failures[index - 1][1].replace("{seen}", match.group(0).decode(errors="replace").strip())
         raise InfrastructureError(f"{what}; last console lines:\n{tail}")
 
 
