@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from harness import userland
 from harness.artifacts import build_artifacts
 from harness.kernel.apt import PrivateApt
 from harness.kernel.spec import parse_kernel_spec
@@ -40,6 +40,7 @@ PLUGINS = ["librte_common_dpaax.so.23", "librte_bus_fslmc.so.23", "librte_mempoo
            "librte_dma_dpaa2.so.23"]
 RUN_DEADLINE_S = 180
 ON_TARGET = "/opt/dpdk"      # not under /tmp: EAL refuses plugins below a world-writable directory
+PROGRAM = "usr/bin/dpdk-test"
 
 
 def stage(cache: Path) -> Path:
@@ -52,21 +53,15 @@ def stage(cache: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="vfio-hil-dpdk-") as tmp:
         root, debs = Path(tmp) / "root", Path(tmp) / "debs"
         dev = apt.download("dpdk-dev:arm64", VERSION, debs)
-        subprocess.run(["dpkg-deb", "-x", dev, Path(tmp) / "dev"], check=True)
+        userland.unpack([dev], Path(tmp) / "dev")
         test = Path(tmp) / "dev/usr/bin/dpdk-test"
         needed = subprocess.run(["readelf", "-d", test], check=True, capture_output=True, text=True).stdout
         libs = [w.strip("[]") for line in needed.splitlines() if "NEEDED" in line for w in line.split()[-1:]]
         pkgs = sorted({_package(lib) for lib in libs + PLUGINS if lib.startswith("librte_")})
-        for deb in apt.download_with_dependencies([*pkgs, "libnuma1", "libfdt1"], "arm64"):
-            subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
+        userland.unpack(apt.download_with_dependencies([*pkgs, "libnuma1", "libfdt1"], "arm64"), root)
         (root / "usr/bin").mkdir(parents=True, exist_ok=True)
-        (root / "usr/bin/dpdk-test").write_bytes(test.read_bytes())
-        with tarfile.open(out.with_suffix(".tmp"), "w:gz") as tar:
-            for sub in ("usr/bin/dpdk-test", "lib", "usr/lib"):
-                if (root / sub).exists():
-                    tar.add(root / sub, arcname=sub)
-        out.with_suffix(".tmp").rename(out)
-    return out
+        (root / PROGRAM).write_bytes(test.read_bytes())
+        return userland.pack(root, [PROGRAM], out)
 
 
 def _package(lib: str) -> str:
@@ -80,11 +75,10 @@ def command(iova_mode: str = "pa", memory_mb: int = 256) -> str:
     """In type1 DPDK maps every 4 KiB page (--no-huge) with its own VFIO_IOMMU_MAP_DMA, and
     vfio_iommu_type1 allows 65535 mappings (dma_entry_limit): 256 MiB is 65536 pages (ENOSPC at
     the last one), so type1 runs get less memory."""
-    libs = f"{ON_TARGET}/lib/aarch64-linux-gnu:{ON_TARGET}/usr/lib/aarch64-linux-gnu"
     pmds = f"{ON_TARGET}/usr/lib/aarch64-linux-gnu/dpdk/pmds-23.0"
     plugins = " ".join(f"-d {pmds}/{p}" for p in PLUGINS)
     return (f"mkdir -p /var/run/dpdk && cd /tmp && echo dmadev_autotest | DPRC=dprc.2 timeout {RUN_DEADLINE_S - 20} "
-            f"{ON_TARGET}/lib/ld-linux-aarch64.so.1 --library-path {libs} {ON_TARGET}/usr/bin/dpdk-test "
+            f"{userland.through_loader(ON_TARGET, PROGRAM)} "
             f"{plugins} --no-huge -m {memory_mb} --iova-mode={iova_mode} -l 0 --no-pci --log-level=bus.fslmc:debug "
             f"--log-level=pmd.dma.dpaa2:debug 2>&1")
 
