@@ -6,7 +6,7 @@ HIL     := $(VENV)/bin/vfio-hil
 TARGET  ?= qemu-highbank
 KERNEL  ?= debian:6.1
 
-.PHONY: vmm-probe setup demo test lab-test mutant-tests long-tests unit bench doctor matrix mutants dpdk-fidelity clean-venv
+.PHONY: setup demo test lab-test mutant-tests long-tests unit bench doctor matrix mutants dpdk-fidelity clean-venv
 
 setup:
 	@scripts/host-setup.sh
@@ -62,11 +62,6 @@ mutants: setup
 dpdk-fidelity: setup
 	$(PY) -m harness.fidelity.dpdk --kernel debian:6.1
 	$(PY) -m harness.fidelity.dpdk --kernel debian:6.1 --iommu type1
-
-# The next guest's groundwork (issue 14): QEMU 7.2 as the VMM inside qemu-seattle in type1, the
-# XGBE twin assigned with -device vfio-amd-xgbe, a bare-metal guest's first line. No verdict yet.
-vmm-probe: setup
-	$(PY) -m harness.vmm.probe --kernel debian:6.1
 
 unit: setup
 	$(PY) -m pytest -ra tests/unit

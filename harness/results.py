@@ -83,7 +83,9 @@ def read_jsonl(path: Path) -> list[TestResult]:
 # would have seen bleed: a teardown variant's gap checks and its next tenant's IRQs on that
 # variant's control, VFIO_DEVICE_RESET's on its own.
 _BLEED = re.compile(r"^teardown\.(?P<variant>[\w-]+)\.(dma_bleed|iova_bleed|irq_bleed|next_tenant_irq|reset_state|tx_leak)$")
-_CONTROL = re.compile(r"^control\.null_reset\.(?P<variant>[\w-]+)$")
+# The next guest's (harness/vmm): each check on its own control, the same variant and measure.
+_VMM = re.compile(r"^vmm\.(?P<variant>[\w-]+)\.(?P<measure>guest_dma_bleed|guest_irq_bleed)$")
+_CONTROL = re.compile(r"^control\.null_reset\.(?P<variant>[\w.-]+)$")
 RESET_IOCTL, RESET_IOCTL_CONTROL = "reset.ioctl", "control.null_reset.reset_ioctl"
 
 
@@ -91,6 +93,9 @@ def control_of(test_id: str) -> str | None:
     """The id of the null-reset control a check's pass rests on, or None for a check that needs none."""
     if test_id == RESET_IOCTL:
         return RESET_IOCTL_CONTROL
+    m = _VMM.match(test_id)
+    if m:
+        return f"control.null_reset.vmm.{m.group('variant')}.{m.group('measure')}"
     m = _BLEED.match(test_id)
     return f"control.null_reset.{m.group('variant')}" if m else None
 

@@ -188,6 +188,11 @@ class TargetProfile:
     # (an fsl-mc object: the MC's portals, then its control registers).
     twin_base: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.matches_re(r"^0x[0-9a-fA-F]+$")))
+    # The QEMU 7.2 device that assigns dut_device to a guest (the VMM checks, harness/vmm/: their
+    # guest drives the AMD XGBE only); unset: the target has no VMM checks. They run in type1 only
+    # (QEMU's vfio needs an IOMMU container).
+    vmm_device: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.in_(["vfio-amd-xgbe"])))
     source_file: Path | None = attrs.field(default=None, eq=False)
     # The run's mode, one of iommu_modes (not a YAML field: the first of them, or what for_iommu() picks).
     iommu_mode: str = attrs.field()

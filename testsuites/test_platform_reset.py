@@ -409,12 +409,7 @@ def null_reset_loaded(dut_bound, ssh, profile, twin):
         yield True
         twin.set_policy(reset_honoured=True)
         return
-    compat_dir = profile.dut_compatible.replace(",", "_")
-    platform.unbind(ssh, profile.dut_device)
-    ssh.run(f"rmmod {profile.dut_reset_module}")
-    ssh.run_check(f"insmod /lib/vfio-hil/null-reset/{compat_dir}/vfio_null_reset.ko")
-    platform.bind_to_vfio(ssh, profile.dut_device)
-    assert platform.current_driver(ssh, profile.dut_device) == "vfio-platform"
+    platform.use_null_reset(ssh, profile)
     yield True
 
 

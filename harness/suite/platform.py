@@ -175,6 +175,34 @@ def unbind(ssh, device: str) -> None:
                   f"echo {device} > /sys/bus/platform/devices/{device}/driver/unbind")
 
 
+NULL_RESET_MODULE = "vfio_null_reset"
+
+
+def use_null_reset(ssh, t: TargetProfile) -> None:
+    """The negative control's handler: the null-reset module (registered for the device's
+    compatible, doing nothing) in the real handler's place, the device bound again. Once in place
+    it stays (a second call leaves it)."""
+    if NULL_RESET_MODULE in modules(ssh) and current_driver(ssh, t.dut_device) == DRIVER:
+        return
+    unbind(ssh, t.dut_device)
+    ssh.run(f"rmmod {t.dut_reset_module}")
+    ssh.run_check(f"insmod /lib/vfio-hil/null-reset/{t.dut_compatible.replace(',', '_')}/{NULL_RESET_MODULE}.ko")
+    bind_to_vfio(ssh, t.dut_device)
+    assert current_driver(ssh, t.dut_device) == DRIVER, f"{t.dut_device} did not bind to {DRIVER} with the null reset"
+
+
+def use_real_reset(ssh, t: TargetProfile) -> None:
+    """The real handler again, if the null-reset module took its place: unbound, the null module
+    removed, bound (vfio-platform loads the handler registered for the compatible)."""
+    if NULL_RESET_MODULE not in modules(ssh):
+        return
+    unbind(ssh, t.dut_device)
+    ssh.run_check(f"rmmod {NULL_RESET_MODULE}")
+    bind_to_vfio(ssh, t.dut_device)
+    assert current_driver(ssh, t.dut_device) == DRIVER, f"{t.dut_device} did not bind to {DRIVER} again"
+    assert t.dut_reset_module in modules(ssh), f"binding {t.dut_device} did not load {t.dut_reset_module} again"
+
+
 # What a driver prints when something it needs from the device is missing or wrong.
 DRIVER_ERROR = re.compile(r"error|fail|timeout|timed out|invalid|unable|not supported|can't|cannot", re.I)
 NATIVE_OPEN_S = 2.0

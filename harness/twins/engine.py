@@ -38,9 +38,14 @@ class EventLog:
         self._fh = open(path, "a", buffering=1) if path else None   # line-buffered: kept if we die
         self.t0 = time.monotonic()
         self.counts: dict[str, int] = {}
+        # The resets the device performed, with host monotonic times, so that a check can ask what
+        # the reset handler made the device do in a window (the VMM check: across a guest reset).
+        self.resets: deque[tuple[float, dict]] = deque(maxlen=HISTORY)
 
     def add(self, kind: str, **fields) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        if kind == "reset":
+            self.resets.append((time.monotonic(), fields))
         if self._fh:
             self._fh.write(json.dumps({"t": round(time.monotonic() - self.t0, 6), "kind": kind, **fields}) + "\n")
 
@@ -89,6 +94,9 @@ class TwinEngine:
         self.msis: deque[float] = deque(maxlen=HISTORY)        # ... and of every MSI written by msi_write
         self.dma_writes: deque[float] = deque(maxlen=HISTORY)  # ... and of every dma_write (tried)
         self.iommu_faults: deque[float] = deque(maxlen=HISTORY)  # ... and of every access the IOMMU refused
+        # (host monotonic s, window, offset, value) of every register write the twin saw from the
+        # CPU side: a reset handler's writes, a guest driver's, a tenant's.
+        self.reg_writes: deque[tuple[float, str, int, int]] = deque(maxlen=HISTORY)
         for name, (base, size) in twin.windows.items():
             self.shadow[name] = bytearray(size)
             with self.lock:
@@ -216,6 +224,16 @@ class TwinEngine:
         """How many MSIs (msi_write) the device sent between host monotonic ``start`` and ``end``."""
         return self._count_between(self.msis, start, end)
 
+    def resets_between(self, start: float, end: float) -> list[tuple[float, dict]]:
+        """The resets the device performed (its "reset" log lines) between host monotonic times."""
+        with self.lock:
+            return [(t, f) for t, f in self.log.resets if start <= t < end]
+
+    def writes_between(self, start: float, end: float) -> list[tuple[float, str, int, int]]:
+        """The register writes the twin saw (a changed word each) between host monotonic times."""
+        with self.lock:
+            return [w for w in self.reg_writes if start <= w[0] < end]
+
     def _count_between(self, times: deque, start: float, end: float) -> int:
         with self.lock:
             return sum(1 for t in times if start <= t < end)
@@ -233,8 +251,10 @@ class TwinEngine:
                     self.shadow[name][:] = now
             # The whole snapshot first, then the side effects: an indirect window's data write
             # must be judged with the select register written in the same step.
+            seen = time.monotonic()
             for name, off, o, n in changes:
                 self.log.add("reg", window=name, offset=hex(off), value=hex(n), by="guest")
+                self.reg_writes.append((seen, name, off, n))
                 self.twin.on_write(name, off, o, n)
             self.twin.tick(time.monotonic())
             if self.lines:

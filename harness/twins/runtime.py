@@ -320,6 +320,16 @@ class RunningTwin:
         self.check_alive()
         return self.engine.iommu_faults_between(start, end)
 
+    def resets_between(self, start: float, end: float) -> list[tuple[float, dict]]:
+        """(host monotonic s, what) of each reset the device performed between host monotonic times."""
+        self.check_alive()
+        return self.engine.resets_between(start, end)
+
+    def writes_between(self, start: float, end: float) -> list[tuple[float, str, int, int]]:
+        """(host monotonic s, window, offset, value) of each register write the twin saw between times."""
+        self.check_alive()
+        return self.engine.writes_between(start, end)
+
     def msis_between(self, start: float, end: float) -> int:
         """How many MSIs the twin's device sent (engine.msi_write) between host monotonic times."""
         self.check_alive()

@@ -1,3 +1,4 @@
-"""The next guest (issue 14): a VMM on the target with the device assigned. Groundwork so far:
-the VMM's bundle (bundle.py), a bare-metal guest (guest.S) and the probe that starts the VMM with
-the twin's device assigned inside a type1 target (probe.py). No verdict comes from here yet."""
+"""The next guest (issue 14): a VMM on the target with the device assigned. The VMM's bundle
+(bundle.py), the bare-metal guest (guest/, built by guest_build.py), one VMM process on the target
+(target_vmm.py) and the experiment with its variants (check.py); the suite's checks are
+testsuites/test_vmm_reset.py."""

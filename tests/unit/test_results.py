@@ -32,6 +32,18 @@ def test_every_check_that_says_no_bleed_rests_on_its_own_control():
     assert ok.verdict is Verdict.PASS
 
 
+def test_each_next_guest_check_rests_on_its_own_measures_control():
+    """vmm.<variant>.guest_dma_bleed on its variant's DMA control only: an IRQ control that bled
+    proves nothing about DMA, nor another variant's."""
+    out = apply_controls([r("vmm.sigkill.guest_dma_bleed", "pass"), r("vmm.sigkill.guest_irq_bleed", "pass"),
+                          r("vmm.crash.guest_dma_bleed", "pass"),
+                          r("control.null_reset.vmm.sigkill.guest_irq_bleed", "pass"),
+                          r("control.null_reset.vmm.crash.guest_dma_bleed", "fail")])
+    assert [x.verdict for x in out[:3]] == [Verdict.INCONCLUSIVE, Verdict.PASS, Verdict.INCONCLUSIVE]
+    assert "control.null_reset.vmm.sigkill.guest_dma_bleed) did not run" in out[0].reason
+    assert "control.null_reset.vmm.crash.guest_dma_bleed) was fail" in out[2].reason
+
+
 def test_missing_control_is_inconclusive_too():
     (out,) = apply_controls([r("teardown.segv.irq_bleed", "pass")])
     assert out.verdict is Verdict.INCONCLUSIVE and "did not run" in out.reason
