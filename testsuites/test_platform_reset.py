@@ -339,9 +339,10 @@ def test_deprecation_message(ssh, profile, evidence):
         pytest.skip("the reset handler never ran in this boot")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def handler_hidden(dut_bound, ssh, profile):
-    """The real handler unloaded and its .ko moved away, so request_module() finds nothing; always restored."""
+    """The real handler unloaded and its .ko moved away, so request_module() finds nothing; restored
+    when this module's tests end (the VMM checks after it load the real handler again)."""
     # Kbuild object names keep the Makefile's spelling: vfio-platform-calxedaxgmac.ko but
     # vfio_platform_bcmflexrm.ko, both loaded as vfio_platform_*; match either.
     pattern = profile.dut_reset_module.replace("_", "[-_]")
