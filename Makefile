@@ -33,8 +33,8 @@ lab-test: setup
 mutant-tests: setup
 	$(PY) -m pytest -ra -m mutant tests
 
-# Tests that do not fit make test's budget either: the type1 runs (qemu-seattle behind the SMMUv3, qemu-lx2160a
-# behind its MMU-500), the twin fidelity check, a twin dying
+# Tests that do not fit make test's budget either: the type1 runs (qemu-seattle behind the SMMUv3 with the
+# next guest's VMM checks on 6.1 and sid, qemu-lx2160a behind its MMU-500), the twin fidelity check, a twin dying
 # mid-suite, and the lab's longer ones (the whole-run faults, Seattle's UEFI/GRUB board, SOL re-activation).
 long-tests: setup
 	$(PY) -m pytest -ra -m long tests

@@ -45,6 +45,13 @@ def _str_list(inst, attribute, value):
         raise ValueError(f"{attribute.name} must be a list of non-empty strings, got {value!r}")
 
 
+def _tree_paths(attribute, value):
+    _str_list(None, attribute, value)
+    bad = [v for v in value if not v.startswith("/") or v.endswith("/")]
+    if bad:
+        raise ValueError(f"{attribute.name} must list device tree node paths such as /smb/iommu@e0600000, got {bad}")
+
+
 def _symbols(inst, attribute, value):
     _str_list(inst, attribute, value)
     bad = [v for v in value if not _SYMBOL.match(v) or v.startswith("CONFIG_")]
@@ -193,6 +200,10 @@ class TargetProfile:
     # (QEMU's vfio needs an IOMMU container).
     vmm_device: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.in_(["vfio-amd-xgbe"])))
+    # A board whose kernel drives its IOMMUs (type1): the tree paths of those IOMMU nodes that a
+    # no-IOMMU run switches off (status "disabled", harness/lab/boardtree.py), so that the device
+    # under test keeps no IOMMU group there.
+    noiommu_disable: list = attrs.field(factory=list, validator=lambda i, a, v: _tree_paths(a, v))
     source_file: Path | None = attrs.field(default=None, eq=False)
     # The run's mode, one of iommu_modes (not a YAML field: the first of them, or what for_iommu() picks).
     iommu_mode: str = attrs.field()
@@ -288,9 +299,13 @@ def load_profile(path: Path) -> TargetProfile:
     if profile.twin == "fslmc" and profile.iommu_sid:
         raise TargetProfileError(f"{path}: iommu_sid does not apply to the MC twin: its streams are its containers' "
                                  f"ICIDs (iommu-map); remove the field")
-    if "type1" in profile.iommu_modes and not (profile.twin and (profile.iommu_sid or profile.twin == "fslmc")):
+    if "type1" in profile.iommu_modes and not (profile.iommu_sid or profile.twin == "fslmc") and \
+            (profile.twin or profile.qemu_settings() is not None):
         raise TargetProfileError(f"{path}: iommu_modes lists type1, which needs a twin behind an SMMU and its "
-                                 f"stream ID (iommu_sid); a board's IOMMU is not driven yet")
+                                 f"stream ID (iommu_sid), or a board whose kernel drives its IOMMU")
+    if profile.noiommu_disable and profile.twin:
+        raise TargetProfileError(f"{path}: noiommu_disable is for a board's own tree; a twin's tree has no IOMMU "
+                                 f"in a no-IOMMU run: remove the field")
     return profile
 
 

@@ -14,6 +14,7 @@ from labgrid.strategy.common import StrategyError
 
 from harness.artifacts import Artifacts
 from harness.errors import InfrastructureError, VfioHilError
+from harness.lab import boardtree
 from harness.sshkey import ensure_key
 from harness.paths import cache_root
 from harness.targets import TargetProfile
@@ -61,7 +62,7 @@ def lab_variables(target: TargetProfile, artifacts: Artifacts, log_dir: Path, du
     return {
         "LG_VFIO_HIL_DUT_NIC": dut_ports.nic_args(),
         "LG_VFIO_HIL_KERNEL": str(artifacts.path("kernel")),
-        "LG_VFIO_HIL_DTB": str(twin_plan.dtb if twin_plan else artifacts.path("dtb")),
+        "LG_VFIO_HIL_DTB": str(twin_plan.dtb if twin_plan else boardtree.for_run(target, artifacts.path("dtb"), log_dir)),
         "LG_VFIO_HIL_TWIN_ARGS": twin_plan.qemu_args() if twin_plan else "",
         "LG_VFIO_HIL_INITRD": str(artifacts.path("initramfs")),
         "LG_VFIO_HIL_BOOTARGS": bootargs(target, extra_bootargs),

@@ -101,9 +101,10 @@ def _experiment(ssh, t, variant, twin, vmms, began) -> dict:
     ev["next_guest_ms"] = round((reported - death) * 1000)
     ev["samples"] = [[e["t_ms"], e["changed"], e["irqs"]] for e in watcher.guest_events()[since:]
                      if e.get("event") == "sample"]
-    ev["watcher_exit_status"] = watcher.wait_exit(EXIT_DEADLINE_S)    # it powers off after its report
-    if twin is not None:
+    if twin is not None:        # before the watcher's VMM ends: its release runs the reset handler
         ev["twin"] = twin_record(twin, death, reported)
+    watcher.qmp("quit")
+    ev["watcher_exit_status"] = watcher.wait_exit(EXIT_DEADLINE_S)
     ev["check_s"] = round(time.monotonic() - began, 1)
     return ev
 
@@ -142,8 +143,9 @@ def why_bled(ev: dict, what: str) -> str:
     ng, variant = ev["next_guest"], ev["variant"]
     issued = reset_issued(ev)
     handler = ("" if issued is None else
-               f"; the device was reset {len(ev['twin']['resets'])} time(s) in between "
-               f"({', '.join(r.get('what', '?') for r in ev['twin']['resets'])})" if issued else
+               f"; the device was reset in between ("
+               f"{', '.join(str(r.get('what', '?')) + ' at ' + str(r['ms']) + ' ms' for r in ev['twin']['resets'])})"
+               if issued else
                f"; the twin logged no reset of the device between the {variant} and the report: the reset "
                f"handler never ran (no VFIO_DEVICE_RESET, no release or open of the device)")
     if what == "dma":

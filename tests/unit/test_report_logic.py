@@ -278,3 +278,30 @@ def test_a_type1_run_is_a_row_of_its_own(tmp_path):
     assert t1.target == "qemu-highbank/type1" and plain.target == "qemu-highbank"
     m = build_matrix([plain, t1])
     assert m.targets == ["qemu-highbank", "qemu-highbank/type1"] and not m.superseded
+
+
+# --- the next guest (VMM checks) ---------------------------------------------------------------
+
+def _vmm_run(tmp, resets):
+    from harness.results import TestResult
+    from .report_fixtures import result_dir
+    ev = {"twin": {"resets": resets}, "next_guest": {"changed": 38272, "irqs": 2}}
+    return load_run(result_dir(tmp, [
+        TestResult("vmm.sigkill.guest_dma_bleed", "pass", 9.0, {"twin": {"resets": [{"ms": 200, "what": "DMA_MR.SWR"}]}}),
+        TestResult("vmm.system_reset.guest_dma_bleed", "fail", 5.0, ev, "38272 canary bytes"),
+        TestResult("control.null_reset.vmm.sigkill.guest_dma_bleed", "pass", 9.0, {}),
+        TestResult("control.null_reset.vmm.system_reset.guest_dma_bleed", "pass", 5.0, {})]))
+
+
+def test_a_next_guest_bleed_the_device_was_never_reset_for_is_the_vmms_not_the_handlers(tmp_path):
+    cells = cells_for(_vmm_run(tmp_path / "r", resets=[]))
+    assert cells["next_guest"].state == "info"
+    assert "sigkill: nothing reached it" in cells["next_guest"].text
+    assert "system_reset: dma reached it, the device never reset" in cells["next_guest"].text
+    assert not cells["overall"].text.startswith("BROKEN")
+
+
+def test_a_next_guest_bleed_after_the_handler_ran_is_broken(tmp_path):
+    cells = cells_for(_vmm_run(tmp_path / "r", resets=[{"ms": 200, "what": "PCS"}]))
+    assert cells["next_guest"].state == "bad"
+    assert cells["overall"].text.startswith("BROKEN: vmm.system_reset.guest_dma_bleed")

@@ -116,6 +116,16 @@ def test_type1_needs_a_twin_and_its_stream_id(tmp_path):
         load_profile(_profile(tmp_path, iommu_modes=["iommu"]))
 
 
+def test_a_board_whose_kernel_drives_its_iommu_may_run_type1_and_names_the_iommus_a_noiommu_run_disables(tmp_path):
+    seattle = get_target("seattle")
+    assert seattle.iommu_modes == ["noiommu", "type1"] and seattle.qemu_settings() is None
+    assert seattle.noiommu_disable and seattle.vmm_device == "vfio-amd-xgbe"
+    with pytest.raises(TargetProfileError, match="noiommu_disable must list device tree node paths"):
+        load_profile(_profile(tmp_path, noiommu_disable=["smb/iommu@e0600000"]))
+    with pytest.raises(TargetProfileError, match="vmm_device"):
+        load_profile(_profile(tmp_path, vmm_device="vfio-calxeda-xgmac"))
+
+
 def _lx_profile(tmp_path, **changes):
     data = yaml.safe_load((TARGETS_DIR / "qemu-lx2160a.yaml").read_text())
     data.update(changes)
