@@ -19,10 +19,11 @@ GUEST_PREFIX = "VFIO-HIL-GUEST "
 POLL_S = 0.2
 START_DEADLINE_S = 10.0
 QMP_DEADLINE_S = 10
-# negotiate, run one command, print QMP's lines until that command's return
+# negotiate, run one command, print QMP's lines until both have answered (a return, or an error: a
+# second negotiation on a monitor that already has one answers CommandNotFound)
 QMP_SCRIPT = """base=$1; printf '{"execute":"qmp_capabilities"}\\n{"execute":"%s"}\\n' "$2" > "$base.in"
 n=0; while IFS= read -r line; do echo "$line"
-case "$line" in *'"return"'*) n=$((n+1)); [ $n -ge 2 ] && exit 0;; esac; done; exit 1
+case "$line" in *'"return"'*|*'"error"'*) n=$((n+1)); [ $n -ge 2 ] && exit 0;; esac; done; exit 1
 """
 # KVM where the target has it (a board), else TCG (a twin target: QEMU inside QEMU).
 ACCEL = ("if [ -c /dev/kvm ]; then accel='-accel kvm -cpu host'; "
@@ -76,9 +77,12 @@ class TargetVmm:
         """The guest's lines, in order (a line torn by a death is skipped)."""
         out = []
         for line in self.output():
-            if line.startswith(GUEST_PREFIX):
+            # A guest reset cuts a line short and the next boot's first line continues it: the last
+            # prefix of a line is where its complete one starts.
+            at = line.rfind(GUEST_PREFIX)
+            if at >= 0:
                 try:
-                    out.append(json.loads(line[len(GUEST_PREFIX):]))
+                    out.append(json.loads(line[at + len(GUEST_PREFIX):]))
                 except ValueError:
                     continue
         return out
@@ -111,7 +115,7 @@ class TargetVmm:
         """Run one QMP command; its lines (greeting, returns, events). No return is the lab's error."""
         out, _, rc = self.ssh.run(f"timeout {QMP_DEADLINE_S} sh {DIR}/qmp.sh {self.base}.qmp {shlex.quote(command)} "
                                   f"< {self.base}.qmp.out", timeout=QMP_DEADLINE_S + 10)
-        if rc != 0:
+        if rc != 0 or '"error"' in (out[-1] if out else ""):
             raise InfrastructureError(f"QMP {command} to VMM {self.name} got no return within {QMP_DEADLINE_S} s: {out}")
         return out
 

@@ -491,6 +491,7 @@ void guest_main(const void *fdt)
 		device_intid[device_irqs++] = be32(dev.irqs + k + 4) + (be32(dev.irqs + k) == 0 ? 32 : 16);
 	after_reset = rd32(MARK_ADDR) == MARK;
 	drive = has(gic.bootargs, "vfiohil.role=drive") && !after_reset;
+	puts_("\r\n");         /* ends a line a guest reset cut short */
 	j_begin("up");
 	j_str("role", drive ? "drive" : "watch");
 	j_int("after_reset", after_reset);
