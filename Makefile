@@ -73,6 +73,7 @@ bench: setup
 	$(PY) benchmarks/mc_latency.py
 	$(PY) benchmarks/smmu_walk.py
 	$(PY) benchmarks/twin_latency_iommu.py
+	$(PY) benchmarks/vmm_times.py
 	$(PY) benchmarks/lab_times.py
 
 doctor: setup
