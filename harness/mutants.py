@@ -111,7 +111,7 @@ def _compact(changed: dict[str, tuple[str, str]]) -> str:
     groups: dict[tuple[str, str, str], int] = {}
     for test_id, (before, after) in changed.items():
         parts = test_id.split(".")
-        key = ".".join([parts[0], "*", *parts[2:]]) if parts[0] in ("teardown", "control") and len(parts) > 2 \
+        key = ".".join([parts[0], "*", *parts[2:]]) if parts[0] in ("teardown", "control", "vmm") and len(parts) > 2 \
             else test_id
         groups[(key, before, after)] = groups.get((key, before, after), 0) + 1
     return "; ".join(f"{k}{f' ({n})' if n > 1 else ''}: {b}→{a}" for (k, b, a), n in sorted(groups.items()))

@@ -64,9 +64,11 @@ def test_the_table_groups_variants_and_states_findings():
     row = mutants.Row("r", "qemu-seattle", "the SWR", patch=Path("r.patch"))
     changed = {f"teardown.{v}.dma_bleed": ("pass", "fail") for v in ("sigkill", "segv")}
     changed["reset.ioctl"] = ("pass", "fail")
+    changed.update({f"vmm.{v}.guest_dma_bleed": ("pass", "fail") for v in ("sigkill", "crash", "clean_exit")})
     text = mutants.table("debian:6.1", [(row, "flips", changed),
                                         (mutants.Row("f", "t", "x", policy="p=1", finding="why", expect="none"), "finding", {})])
     assert "teardown.*.dma_bleed (2): pass→fail" in text and "reset.ioctl: pass→fail" in text
+    assert "vmm.*.guest_dma_bleed (3): pass→fail" in text
     assert "`r.patch`" in text and "none — finding: why" in text and "`p=1`" in text
 
 
