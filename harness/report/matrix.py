@@ -219,6 +219,8 @@ def next_guest(run: Run) -> Cell:
     checks = [t for t in run.tests if t.id.startswith("vmm.")]
     if not checks:
         return Cell("not measured (the VMM checks run in type1 on a profile with a vmm_device)", "unknown")
+    if all(_not_applicable(t) for t in checks):
+        return Cell(f"not measured ({checks[0].reason})", "unknown")
     parts, states = [], set()
     for variant in dict.fromkeys(t.id.split(".")[1] for t in checks):
         mine = [t for t in checks if t.id.split(".")[1] == variant]

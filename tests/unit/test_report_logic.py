@@ -305,3 +305,13 @@ def test_a_next_guest_bleed_after_the_handler_ran_is_broken(tmp_path):
     cells = cells_for(_vmm_run(tmp_path / "r", resets=[{"ms": 200, "what": "PCS"}]))
     assert cells["next_guest"].state == "bad"
     assert cells["overall"].text.startswith("BROKEN: vmm.system_reset.guest_dma_bleed")
+
+
+def test_next_guest_checks_skipped_for_a_stated_reason_leave_the_run_decidable(tmp_path):
+    from harness.results import TestResult
+    from .report_fixtures import result_dir
+    why = "the profile names no vmm_device: no VMM can assign this device"
+    run = load_run(result_dir(tmp_path / "r", [TestResult("vmm.sigkill.guest_dma_bleed", "skip", 0.0, {}, why)]))
+    cells = cells_for(run)
+    assert cells["next_guest"].text == f"not measured ({why})"
+    assert "next guest" not in cells["overall"].text
