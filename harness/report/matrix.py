@@ -35,6 +35,7 @@ from harness.report.html import css, template_env
 from harness.report.runs import Run
 from harness.results import Verdict, unfinished
 from harness.suite.fslmc import NO_DMA, NO_DMA_YET, OBJECT as _FSLMC_DEVICE
+from harness.vmm.check import reset_issued
 
 QUESTIONS = [("built", "handler built?"), ("maintained", "maintained? (the tree's MAINTAINERS)"),
              ("autoloaded", "autoloaded on bind?"),
@@ -211,8 +212,7 @@ def _span(lo: int, hi: int) -> str:
 def _vmm_unreset(t) -> bool:
     """A next-guest fail during which the twin logged no reset at all: the handler was never asked
     (QEMU 7.2 across a guest reset), so it is the VMM's, not the handler's."""
-    return (t.verdict is Verdict.FAIL and t.id.startswith("vmm.")
-            and (t.evidence.get("twin") or {}).get("resets", None) == [])
+    return t.verdict is Verdict.FAIL and t.id.startswith("vmm.") and reset_issued(t.evidence) is False
 
 
 def next_guest(run: Run) -> Cell:

@@ -74,9 +74,10 @@ def _experiment(ssh, t, variant, twin, vmms, began) -> dict:
     ev["armed_after_s"] = round(time.monotonic() - first.started_at, 1)
     first.wait_for("progress", TRAFFIC_DEADLINE_S, pred=lambda e: e["frames"] > 0 and e["irqs"] > 0)
     time.sleep(HOLD_S)
-    progress = [e for e in first.guest_events() if e.get("event") == "progress"]
+    lived = first.guest_events()
+    progress = [e for e in lived if e.get("event") == "progress"]
     ev["before"] = {k: progress[-1][k] for k in ("frames", "irqs", "t_ms")}
-    seen_before = len(first.guest_events())
+    seen_before = len(lived)
     death = time.monotonic()
     if variant in KILL:
         first.signal(KILL[variant])
@@ -135,7 +136,7 @@ def irq_bled(ev: dict) -> bool:
 
 def reset_issued(ev: dict) -> bool | None:
     """Whether the device was reset between the death and the next guest's report (None: no twin to say)."""
-    return bool(ev["twin"]["resets"]) if "twin" in ev else None
+    return bool(ev["twin"]["resets"]) if ev.get("twin") else None
 
 
 def why_bled(ev: dict, what: str) -> str:

@@ -7,10 +7,12 @@ Every wait has a deadline; ``stop`` kills only the pid this object started."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 
 from harness.errors import InfrastructureError
+from harness.suite.platform import KernelRefused
 from harness.vmm import bundle
 
 DIR = "/tmp/vfio-hil-vmm"
@@ -28,6 +30,18 @@ case "$line" in *'"return"'*|*'"error"'*) n=$((n+1)); [ $n -ge 2 ] && exit 0;; e
 # KVM where the target has it (a board), else TCG (a twin target: QEMU inside QEMU).
 ACCEL = ("if [ -c /dev/kvm ]; then accel='-accel kvm -cpu host'; "
          "else accel='-accel tcg -cpu cortex-a57'; fi")
+
+
+# QEMU's vfio reports what a VFIO call returned with strerror(); EPERM is the kernel refusing (e.g.
+# type1's rule against groups without isolated MSIs, 6.3+: "failed to set iommu for container:
+# Operation not permitted"), a `fail` like the agent's refusals (platform.KernelRefused). Anything
+# else a VMM dies of stays the lab's error.
+REFUSAL = re.compile(r"vfio.*Operation not permitted")
+
+
+def kernel_refusal(lines: list[str]) -> str | None:
+    """The VMM's line saying the kernel refused it a VFIO operation, or None."""
+    return next((line for line in lines if REFUSAL.search(line)), None)
 
 
 def prepare(ssh) -> None:
@@ -107,8 +121,12 @@ class TargetVmm:
             if rc is not None and len(self.guest_events()) > len(evs):
                 continue                # it printed more on its way out: look at that first
             if rc is not None or time.monotonic() >= end:
+                last = self.output()[-8:]
+                refused = kernel_refusal(last) if rc is not None else None
+                if refused:
+                    raise KernelRefused(f"the kernel refused the VMM {self.name} the device: {refused}")
                 why = f"exited {rc}" if rc is not None else f"printed no {event!r} within {deadline_s} s"
-                raise InfrastructureError(f"VMM {self.name} {why}; its last lines: {self.output()[-8:]}")
+                raise InfrastructureError(f"VMM {self.name} {why}; its last lines: {last}")
             time.sleep(POLL_S)
 
     def qmp(self, command: str) -> list[str]:

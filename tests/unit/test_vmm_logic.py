@@ -30,3 +30,13 @@ def test_without_a_twin_nothing_is_said_of_the_handler():
     ev = evidence(irqs=1)
     assert reset_issued(ev) is None and not dma_bled(ev) and irq_bled(ev)
     assert "reset" not in why_bled(ev, "irq")
+
+
+def test_a_vmm_the_kernel_refused_vfio_is_a_refusal_and_anything_else_is_not():
+    from harness.vmm.target_vmm import kernel_refusal
+    refused = ("qemu-system-aarch64: -device vfio-amd-xgbe,host=7e000000.xgmac: vfio 7e000000.xgmac: failed to "
+               "setup container for group 0: failed to set iommu for container: Operation not permitted")
+    assert kernel_refusal(["VFIO-HIL-GUEST {}", refused]) == refused
+    busy = ("qemu-system-aarch64: -device vfio-amd-xgbe,host=7e000000.xgmac: vfio 7e000000.xgmac: failed to "
+            "open /dev/vfio/0: Device or resource busy")
+    assert kernel_refusal([busy, "qemu-system-aarch64: No available IOMMU models"]) is None
